@@ -1,0 +1,63 @@
+"""Reading and writing canonical JSONL, with errors that name the file, line and field."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from prmlab.atomic import write_jsonl
+from prmlab.data.record import Record, record_from_dict
+from prmlab.errors import InputError
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The whole file as UTF-8 text, or an InputError saying why it cannot be read."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file", path=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a file", path=str(path)) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", path=str(path)) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(f"not valid UTF-8 (byte {e.start})", path=str(path), line=line) from None
+
+
+def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) for each non-blank line."""
+    text = read_text(path)
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield i, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"malformed JSON: {e.msg} (column {e.colno})", path=str(path),
+                             line=i) from None
+
+
+def read_records(path: str | os.PathLike) -> list[Record]:
+    """All canonical records of a JSONL file, validated; ids must be unique."""
+    out: list[Record] = []
+    seen: dict[str, int] = {}
+    for line, obj in iter_json_lines(path):
+        rec = record_from_dict(obj, path=str(path), line=line)
+        if rec.id in seen:
+            raise InputError(f"duplicate id {rec.id!r} (first on line {seen[rec.id]})",
+                             path=str(path), line=line, field="id")
+        seen[rec.id] = line
+        out.append(rec)
+    if not out:
+        raise InputError("no records", path=str(path))
+    return out
+
+
+def write_records(path: str | os.PathLike, records: Iterable[Record]) -> int:
+    return write_jsonl(path, (r.to_dict() for r in records))
