@@ -14,8 +14,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 def _register() -> None:
     # Sub-apps register themselves here; each lives in its own module.
+    from prmlab.cli import arith as arith_cli
     from prmlab.cli import data as data_cli
 
+    data_cli.app.command("generate")(arith_cli.generate)
+    data_cli.app.command("check")(arith_cli.check)
     app.add_typer(data_cli.app, name="data", help="Generate, check, validate, convert and describe data.")
 
 

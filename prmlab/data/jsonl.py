@@ -24,15 +24,16 @@ def read_text(path: str | os.PathLike) -> str:
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", path=str(path)) from None
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a leading byte-order mark is not part of the JSON
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise InputError(f"not valid UTF-8 (byte {e.start})", path=str(path), line=line) from None
 
 
-def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object) for each non-blank line."""
-    text = read_text(path)
+def iter_json_lines(path: str | os.PathLike, text: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed object) for each non-blank line; `text` saves reading it again."""
+    if text is None:
+        text = read_text(path)
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -43,12 +44,17 @@ def iter_json_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
                              line=i) from None
 
 
-def read_records(path: str | os.PathLike) -> list[Record]:
+def iter_records(path: str | os.PathLike, text: str | None = None) -> Iterator[tuple[int, Record]]:
+    """(line number, validated record) for each record of a canonical JSONL file."""
+    for line, obj in iter_json_lines(path, text):
+        yield line, record_from_dict(obj, path=str(path), line=line)
+
+
+def read_records(path: str | os.PathLike, text: str | None = None) -> list[Record]:
     """All canonical records of a JSONL file, validated; ids must be unique."""
     out: list[Record] = []
     seen: dict[str, int] = {}
-    for line, obj in iter_json_lines(path):
-        rec = record_from_dict(obj, path=str(path), line=line)
+    for line, rec in iter_records(path, text):
         if rec.id in seen:
             raise InputError(f"duplicate id {rec.id!r} (first on line {seen[rec.id]})",
                              path=str(path), line=line, field="id")

@@ -104,7 +104,8 @@ def record_from_dict(obj: Any, *, path: str | None = None, line: int | None = No
     if len(labels) != len(steps):
         raise fail("labels", f"has {len(labels)} entries for {len(steps)} steps")
     for i, lab in enumerate(labels):
-        if lab is not None and (isinstance(lab, bool) or lab not in (0, 1)):
+        if lab is not None and (isinstance(lab, bool) or not isinstance(lab, int)
+                                or lab not in (0, 1)):
             raise fail(f"labels[{i}]", f"expected 1, 0 or null, got {lab!r}")
     if fe is not None and (isinstance(fe, bool) or not isinstance(fe, int)):
         raise fail("first_error", f"expected an integer or null, got {_type_name(fe)}")

@@ -1,0 +1,187 @@
+"""Generation throughput: prmlab.models.generate vs transformers' model.generate.
+
+Builds a ~5M-parameter Llama from a config (no download), a fixed batch of prompts, and times
+greedy decoding with both on the same model, prompts and settings in the same process
+(warm-up first, best of N). Also reports bf16-autocast and batch-1 rates, and a run with
+stop ids where rows finish at different steps. Rates are generated tokens per wall second
+(prefill included). The last line printed is one JSON object.
+
+    .venv/bin/python bench/generate_throughput.py            # default, < ~90 s on 2 cores
+    .venv/bin/python bench/generate_throughput.py --quick    # a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+
+from prmlab.models.generate import generate  # noqa: E402
+
+VOCAB = 64
+
+
+def build_model(seed: int = 0, hidden: int = 256, layers: int = 6, ffn: int = 688, heads: int = 8):
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=hidden,
+        intermediate_size=ffn,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=1024,
+        # a larger init than the default 0.02 gives peaked, non-degenerate greedy outputs
+        initializer_range=0.1,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    return LlamaForCausalLM(cfg).eval()
+
+
+def make_prompts(n: int, length: int, seed: int = 1) -> list[list[int]]:
+    g = torch.Generator().manual_seed(seed)
+    spread = max(1, length // 10)
+    lens = torch.randint(length - spread, length + spread + 1, (n,), generator=g).tolist()
+    return [torch.randint(3, VOCAB, (k,), generator=g).tolist() for k in lens]
+
+
+def hf_generate(model, prompts, new_tokens, pad_id=0, stop_ids=None):
+    """model.generate on one left-padded batch; returns the generated ids per prompt."""
+    lmax = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), lmax), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, p in enumerate(prompts):
+        ids[i, lmax - len(p) :] = torch.tensor(p)
+        mask[i, lmax - len(p) :] = 1
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=new_tokens,
+            min_new_tokens=0,
+            do_sample=False,
+            pad_token_id=pad_id,
+            eos_token_id=list(stop_ids) if stop_ids else None,
+        )
+    seqs = []
+    for row in out[:, lmax:].tolist():
+        if stop_ids:
+            for j, t in enumerate(row):
+                if t in stop_ids:
+                    row = row[: j + 1]
+                    break
+        seqs.append(row)
+    return seqs
+
+
+def best_time(fn, repeats: int):
+    fn()  # warm-up
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=64, help="number of prompts (one batch)")
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--prompt-len", type=int, default=100, help="mean prompt length (±10%%)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs per setting (best kept)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one timed run")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.batch, args.new_tokens, args.prompt_len, args.repeats = 16, 16, 40, 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    model = build_model()
+    n_params = sum(p.numel() for p in model.parameters())
+    prompts = make_prompts(args.batch, args.prompt_len)
+    n_new = args.new_tokens
+    rows = []
+
+    def ours(ps, **kw):
+        return lambda: generate(model, ps, max_new_tokens=n_new, batch_size=len(ps), **kw)
+
+    # 1. batch, fp32, greedy: prmlab vs transformers
+    t_ours, g = best_time(ours(prompts), args.repeats)
+    t_hf, hf_seqs = best_time(lambda: hf_generate(model, prompts, n_new), args.repeats)
+    n_tok = g.n_generated_tokens
+    match_rows = sum(a == b for a, b in zip(g.sequences, hf_seqs))
+    match = match_rows == len(prompts)
+    rate, rate_hf = n_tok / t_ours, sum(map(len, hf_seqs)) / t_hf
+    rows.append(("prmlab fp32", args.batch, t_ours, rate))
+    rows.append(("model.generate fp32", args.batch, t_hf, rate_hf))
+
+    # 2. same under bf16 autocast (caller-enabled)
+    def bf16():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return ours(prompts)()
+
+    t_bf, g_bf = best_time(bf16, args.repeats)
+    rate_bf = g_bf.n_generated_tokens / t_bf
+    rows.append(("prmlab bf16 autocast", args.batch, t_bf, rate_bf))
+
+    # 3. batch 1 (one prompt), fp32
+    one = prompts[:1]
+    t1, g1 = best_time(ours(one), args.repeats)
+    t1_hf, hf1 = best_time(lambda: hf_generate(model, one, n_new), args.repeats)
+    rate1, rate1_hf = g1.n_generated_tokens / t1, len(hf1[0]) / t1_hf
+    rows.append(("prmlab fp32", 1, t1, rate1))
+    rows.append(("model.generate fp32", 1, t1_hf, rate1_hf))
+
+    # 4. rows stopping at different steps (stop id = a frequent token), fp32
+    stop = [max(range(VOCAB), key=lambda t: sum(s.count(t) for s in g.sequences))]
+    t_st, g_st = best_time(ours(prompts, stop_ids=stop), args.repeats)
+    t_st_hf, hf_st = best_time(lambda: hf_generate(model, prompts, n_new, stop_ids=stop), args.repeats)
+    match_stop = sum(a == b for a, b in zip(g_st.sequences, hf_st))
+    rate_st, rate_st_hf = g_st.n_generated_tokens / t_st, sum(map(len, hf_st)) / t_st_hf
+    rows.append((f"prmlab fp32 stop={stop[0]}", args.batch, t_st, rate_st))
+    rows.append((f"model.generate fp32 stop={stop[0]}", args.batch, t_st_hf, rate_st_hf))
+
+    print(
+        f"Llama {n_params / 1e6:.2f}M params, {args.batch} prompts of ~{args.prompt_len} tokens, "
+        f"{n_new} new tokens, greedy, torch threads {torch.get_num_threads()}"
+    )
+    print(f"{'setting':<34}{'batch':>6}{'seconds':>9}{'tok/s':>9}")
+    for name, b, t, r in rows:
+        print(f"{name:<34}{b:>6}{t:>9.3f}{r:>9,.0f}")
+    print(f"greedy match vs model.generate: {match_rows}/{len(prompts)} rows (no stop), "
+          f"{match_stop}/{len(prompts)} rows (stop id {stop[0]}, mean length "
+          f"{g_st.n_generated_tokens / len(prompts):.1f})")
+    print(
+        json.dumps(
+            {
+                "tokens_per_s": round(rate, 1),
+                "hf_tokens_per_s": round(rate_hf, 1),
+                "ratio_vs_generate": round(rate / rate_hf, 3),
+                "bf16_tokens_per_s": round(rate_bf, 1),
+                "batch1_tokens_per_s": round(rate1, 1),
+                "batch1_ratio_vs_generate": round(rate1 / rate1_hf, 3),
+                "stop_tokens_per_s": round(rate_st, 1),
+                "stop_ratio_vs_generate": round(rate_st / rate_st_hf, 3),
+                "batch": args.batch,
+                "new_tokens": n_new,
+                "prompt_len": args.prompt_len,
+                "match": match,
+                "match_stop": match_stop == len(prompts),
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The unlabelled pretraining corpus of the base model.
+
+Three kinds of document, none with a label or a verdict:
+- `solution`: a problem and a solution, half of them with an injected error (not marked);
+- `check`: a problem, a solution prefix and the teacher's check of its last step, *without*
+  the verdict: the base learns to recompute, copy and compare, not to judge;
+- `worked`: lines of worked arithmetic over the domain's range (`worked=False` drops them, to
+  test whether the judging skill needs them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Iterator
+
+from prmlab.data.arith.problems import Difficulty, apply_op, parse_problem
+from prmlab.data.arith.generate import iter_records
+from prmlab.data.arith.teacher import check
+
+
+@dataclasses.dataclass(frozen=True)
+class Doc:
+    kind: str  # "solution" | "check" | "worked"
+    problem: str = ""
+    steps: tuple[str, ...] = ()
+    check: str = ""
+    lines: tuple[str, ...] = ()
+
+
+def worked_line(rng: random.Random, d: Difficulty) -> str:
+    op = rng.choice(d.ops)
+    for _ in range(100):
+        a = rng.randint(0, d.max_value)
+        b = rng.randint(2, 9) if op in "*/" else rng.randint(0, 10 ** d.digits - 1)
+        if rng.random() < 0.3 and op in "+-":
+            b = rng.randint(0, d.max_value)  # quantity + quantity
+        c = apply_op(op, a, b)
+        if c is not None and (op != "*" or c <= d.max_value) and c >= -d.max_value:
+            return f"{a} {op} {b} = {c}"
+    return "1 + 1 = 2"
+
+
+def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(), *,
+                worked: bool = True, checks: bool = True, worked_lines: int = 8,
+                error_rate: float = 0.5) -> Iterator[Doc]:
+    """Documents for `n_problems` problems; deterministic in `seed`."""
+    rng = random.Random(f"corpus:{seed}")
+    for rec in iter_records(n_problems, seed, difficulty, error_rate=error_rate,
+                            id_prefix="corpus"):
+        yield Doc("solution", rec.problem, tuple(rec.steps))
+        if checks:
+            p = parse_problem(rec.problem)
+            i = rng.randrange(len(rec.steps))
+            c = check(p, rec.steps, i)
+            yield Doc("check", rec.problem, tuple(rec.steps[: i + 1]), check=c.text)
+        if worked:
+            yield Doc("worked", lines=tuple(worked_line(rng, difficulty) for _ in range(worked_lines)))

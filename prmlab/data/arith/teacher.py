@@ -1,0 +1,156 @@
+"""The teacher: a worked verification of one step, then a verdict.
+
+A check recomputes the step from the problem's definition, copies the step's claim, and compares
+the two field by field, digit by digit, before giving its verdict:
+
+    cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 30 * 3 = 90 ; ==|=|=|==
+
+Marks are `=` (same) or `!` (different), one per digit position, least significant digit
+first (the order in which the model writes numbers), one group per field (left operand,
+operation, right operand, result), groups separated by `|`. The comparison field is what lets a small model turn two
+numbers it has written into a verdict (FINDINGS.md: without it the judge says "ok" to all).
+The verdict is "ok" exactly when the check found nothing wrong. The teacher can be told to err
+(`error_rate`): it then miscomputes or mis-marks, and its verdict follows its own wrong marks,
+which is what makes filtering chains against gold labels a real operation.
+
+>>> from prmlab.data.arith.problems import parse_problem
+>>> p = parse_problem("ann has 23 coins. bob has 7 more coins than ann. "
+...                   "cal has 3 times as many coins as bob. how many coins does cal have?")
+>>> steps = ["bob = 23 + 7 = 30", "cal = 30 * 3 = 91", "answer = 91"]
+>>> check(p, steps, 0)
+Check(text='bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 23 + 7 = 30 ; ==|=|=|==', ok=True)
+>>> check(p, steps, 1)
+Check(text='cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 30 * 3 = 91 ; ==|=|=|!=', ok=False)
+>>> check(p, ["cal = 30 * 3 = 90"], 0).text
+'cal is bob * 3 ; bob = none'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from prmlab.data.arith.oracle import parse_step
+from prmlab.data.arith.problems import Problem, apply_op
+
+FAIL_WORDS = ("none", "unknown", "unreadable", "after answer")
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    text: str  # the rationale, without the verdict
+    ok: bool  # the verdict
+
+
+def lsd_key(v: int) -> str:
+    """Digits least significant first, sign last: the order marks are compared in."""
+    return str(abs(v))[::-1] + ("-" if v < 0 else "")
+
+
+def marks(want: int, got: int) -> str:
+    """Per-position comparison, least significant digit first.
+
+    >>> marks(90, 91), marks(30, 30), marks(5, 15), marks(-3, 3)
+    ('!=', '==', '=!', '=!')
+    """
+    a, b = lsd_key(want), lsd_key(got)
+    n = max(len(a), len(b))
+    return "".join("=" if i < len(a) and i < len(b) and a[i] == b[i] else "!" for i in range(n))
+
+
+def _lookup(p: Problem, name: str, steps: list[str], upto: int) -> int | None:
+    """The value of `name` a verifier can see before step `upto`: given, or claimed earlier."""
+    q = p.by_name()[name]
+    if q.op is None:
+        return q.value
+    seen = None
+    for s in steps[:upto]:
+        ps = parse_step(s)
+        if ps is not None and ps.name == name:
+            seen = ps.c
+    return seen
+
+
+def check(p: Problem, steps: list[str], i: int, *, rng: random.Random | None = None,
+          error_rate: float = 0.0) -> Check:
+    """The teacher's check of step `i` given the steps before it."""
+    s = parse_step(steps[i])
+    if s is None:
+        return Check("unreadable", False)
+    if any((ps := parse_step(t)) is not None and ps.name == "answer" for t in steps[:i]):
+        return Check("after answer", False)
+    err = rng is not None and error_rate > 0 and rng.random() < error_rate
+    qs = p.by_name()
+    if s.name == "answer":
+        head = f"answer is {p.target}"
+        v = _lookup(p, p.target, steps, i)
+        if v is None:
+            return Check(f"{head} ; {p.target} = none", False)
+        want = _slip(rng, v) if err else v
+        m = marks(want, s.c)
+        m = _flip(rng, m) if err and m == marks(v, s.c) else m
+        text = f"{head} ; {p.target} = {v} ; claimed {s.c} ; {m}"
+        return Check(text, "!" not in m)
+    q = qs.get(s.name)
+    if q is None or q.op is None:
+        return Check(f"{s.name} is unknown", False)
+    left, right = q.args
+    head = f"{q.name} is {left} {q.op} {right}"
+    parts = [head]
+    vals = []
+    for arg in q.args:
+        if isinstance(arg, int):
+            vals.append(arg)
+            continue
+        v = _lookup(p, arg, steps, i)
+        if v is None:
+            return Check(" ; ".join(parts + [f"{arg} = none"]), False)
+        parts.append(f"{arg} = {v}")
+        vals.append(v)
+    x, y = vals
+    if q.op in "+*" and (s.a, s.b) == (y, x) and (s.a, s.b) != (x, y):
+        x, y = y, x  # the step wrote a commutative operation the other way round
+    r = apply_op(q.op, x, y)
+    if err:
+        r = _slip(rng, r)
+    parts.append(f"{x} {q.op} {y} = {r}")
+    parts.append(f"claimed {s.a} {s.op} {s.b} = {s.c}")
+    m = "|".join([marks(x, s.a), "=" if s.op == q.op else "!", marks(y, s.b), marks(r, s.c)])
+    if err and "!" not in m and rng.random() < 0.5:
+        m = _flip(rng, m)
+    parts.append(m)
+    return Check(" ; ".join(parts), "!" not in m)
+
+
+def _slip(rng: random.Random, v: int) -> int:
+    return v + rng.choice([-1, 1]) * rng.randint(1, 9)
+
+
+def _flip(rng: random.Random, m: str) -> str:
+    pos = [k for k, ch in enumerate(m) if ch in "=!"]
+    k = rng.choice(pos)
+    return m[:k] + ("!" if m[k] == "=" else "=") + m[k + 1:]
+
+
+def verdict_from_text(text: str) -> bool | None:
+    """The verdict a check implies by its own marks: the zero-label rule.
+
+    None when the text is not a well-formed check (the caller's parse-failure policy applies).
+
+    >>> verdict_from_text("bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 23 + 7 = 30 ; ==|=|=|==")
+    True
+    >>> verdict_from_text("cal is bob * 3 ; bob = none")
+    False
+    >>> verdict_from_text("cal is bob") is None
+    True
+    """
+    text = text.strip()
+    if text in ("unreadable", "after answer") or text.endswith(" is unknown") or text.endswith("= none"):
+        return False
+    fields = [f.strip() for f in text.split(";")]
+    if len(fields) < 3 or not fields[-2].startswith("claimed"):
+        return None
+    m = fields[-1].replace("|", "")
+    if not m or set(m) - set("=!"):
+        return None
+    return "!" not in m
