@@ -20,6 +20,9 @@ def _register() -> None:
     data_cli.app.command("generate")(arith_cli.generate)
     data_cli.app.command("check")(arith_cli.check)
     app.add_typer(data_cli.app, name="data", help="Generate, check, validate, convert and describe data.")
+    from prmlab.cli import evaluate as evaluate_cli
+
+    evaluate_cli.register(app)  # `eval` and `bon`
 
 
 def main(argv: list[str] | None = None) -> None:

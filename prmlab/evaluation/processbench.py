@@ -18,7 +18,7 @@ import numpy as np
 
 from prmlab.data.record import Record
 from prmlab.evaluation.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
-                                         HIGHER, metric, problem_key, with_ci)
+                                         HIGHER, problem_key, with_ci)
 
 DEFAULT_THRESHOLD = 0.5
 

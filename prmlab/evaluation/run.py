@@ -8,6 +8,7 @@ hands them on — the only place a judge is called, and only through the `Judge`
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import platform
 import subprocess
@@ -37,7 +38,7 @@ def _check_scores(values: Any, fail) -> list[float]:
         raise fail("step_scores", "expected a non-empty list of numbers")
     out = []
     for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
             raise fail(f"step_scores[{i}]", f"expected a finite number, got {v!r}")
         if not 0.0 <= v <= 1.0:
             raise fail(f"step_scores[{i}]", f"{v!r} is not a probability in [0, 1]")
@@ -211,7 +212,7 @@ def evaluate_scores(records: Sequence[Record],
         rows = []
         for r, s in zip(records, aligned):
             row: dict[str, Any] = {"id": r.id, "problem_id": problem_key(r),
-                                   "step_scores": list(s.step_scores),
+                                   "step_scores": [float(x) for x in s.step_scores],
                                    "prediction": predict_first_error(s.step_scores, threshold),
                                    "first_error": r.first_error}
             if s.rationales is not None:

@@ -200,17 +200,41 @@ def _fast_path_ok(model) -> bool:
     return _all_full_attention(model)
 
 
+def _cache_kwarg(params) -> str | None:
+    for name in ("cache", "past_key_values"):
+        if name in params:
+            return name
+    return None
+
+
+def _inner_cache_kwarg(model) -> str | None:
+    for sub in model.modules():
+        if sub is model or not hasattr(sub, "config"):
+            continue
+        try:
+            name = _cache_kwarg(inspect.signature(sub.forward).parameters)
+        except (TypeError, ValueError):  # pragma: no cover
+            continue
+        if name is not None:
+            return name
+    return None
+
+
 class _Runner:
     """Calls the model's forward with whatever cache/position keyword names it takes."""
 
     def __init__(self, model, fast: bool, cache_impl: str):
         self.model = model
         params = inspect.signature(model.forward).parameters
-        self.cache_kw = "cache" if "cache" in params else ("past_key_values" if "past_key_values" in params else None)
-        self.has_pos = "position_ids" in params
+        var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        self.cache_kw = _cache_kwarg(params)
+        if self.cache_kw is None and var_kw:
+            # a wrapper forwarding **kwargs (PEFT, subclasses): use the wrapped model's name
+            self.cache_kw = _inner_cache_kwarg(model)
+        self.has_pos = "position_ids" in params or var_kw
         self.has_ltk = "logits_to_keep" in params
-        self.fast = fast
-        self.cache_impl = cache_impl  # "prealloc" | "static" | "dynamic" | "model"
+        self.fast = fast and self.cache_kw is not None
+        self.cache_impl = cache_impl if self.cache_kw is not None else "model"
 
     def new_cache(self, max_len: int):
         if self.cache_kw is None or self.cache_impl == "model":
@@ -310,7 +334,12 @@ def _run_batch(
             return real[:, :kv_len].long()
         return real[:, None, None, : (total if static else kv_len)]
 
+    ours = cache
     logits, cache = runner(ids, prefill_mask(), pos, cache, last_only=True)
+    # No usable KV cache (the model ignored ours and returned none): recompute the whole
+    # sequence every step. Correct but slow; only for models without cache support.
+    no_cache = cache is None or (cache is ours and cache.get_seq_length() == 0)
+    seq = ids if no_cache else None
 
     out_tok = torch.full((b, max_new_tokens), pad_id, dtype=torch.long, device=device)
     out_prob = None
@@ -333,14 +362,24 @@ def _run_batch(
             n_done = int(done.sum())
             if n_done == done.shape[0]:
                 break
-            if n_done and n_done >= _COMPACT_FRACTION * done.shape[0] and hasattr(cache, "batch_select_indices") and not static:
+            can_compact = no_cache or (hasattr(cache, "batch_select_indices") and not static)
+            if n_done and n_done >= _COMPACT_FRACTION * done.shape[0] and can_compact:
                 keep = (~done).nonzero().squeeze(1)
-                cache.batch_select_indices(keep)
+                if not no_cache:
+                    cache.batch_select_indices(keep)
                 rows, tok, real, next_pos = rows[keep], tok[keep], real[keep], next_pos[keep]
                 done = done[keep]
+                if seq is not None:
+                    seq = seq[keep]
         kv_len = lmax + step + 1
         real[:, lmax + step] = True
-        logits, cache = runner(tok.unsqueeze(1), step_mask(kv_len), next_pos, cache, last_only=True)
+        if no_cache:
+            seq = torch.cat([seq, tok.unsqueeze(1)], dim=1)
+            full_pos = (real[:, :kv_len].long().cumsum(-1) - 1).clamp_min(0)
+            mask = real[:, :kv_len].long() if use_mask else None
+            logits, _ = runner(seq, mask, full_pos, None, last_only=True)
+        else:
+            logits, cache = runner(tok.unsqueeze(1), step_mask(kv_len), next_pos, cache, last_only=True)
         next_pos = next_pos + 1
 
     out_tok = out_tok[:, :n_steps].cpu()

@@ -1,0 +1,141 @@
+"""Readers and writers for the public step-label formats, behind one registry.
+
+Every format maps onto the canonical record (prefix-semantics labels) explicitly; each module's
+docstring states its mapping. Names: `prmlab` (canonical JSONL), `processbench`, `prm800k`,
+`math-shepherd`, `trl`. What a format cannot represent (unknown labels in TRL, say) is an
+`InputError` when writing, never a silent guess; what it has no field for travels as extra
+keys (see `common`), so canonical -> format -> canonical gives back the same records.
+
+When no format is named it is sniffed from the content: a JSON array is ProcessBench; for JSON
+lines the first record's keys decide (`question`+`label`: prm800k, `input`+`label`:
+math-shepherd, `prompt`+`completions`: trl, `steps`+`label`: processbench, `steps`+`labels`
+or `first_error`: prmlab). The extension is not trusted on its own (`.jsonl` fits four).
+
+>>> import tempfile, os
+>>> from prmlab.data.record import Record
+>>> d = tempfile.mkdtemp()
+>>> rec = Record(id="a", problem="1+1?", steps=["1+1=3", "so 3"], labels=[0, 0], first_error=0)
+>>> write_any(os.path.join(d, "x.jsonl"), [rec], "trl")
+1
+>>> sniff_path(os.path.join(d, "x.jsonl"))
+'trl'
+>>> read_any(os.path.join(d, "x.jsonl")) == [rec]
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Callable, Iterable
+
+from prmlab.data.formats import math_shepherd, processbench, prm800k, trl
+from prmlab.data.formats.common import Where, WriteError
+from prmlab.data.jsonl import iter_records, read_text, write_records
+from prmlab.data.record import Record
+from prmlab.errors import InputError
+
+__all__ = ["FORMATS", "Format", "Where", "WriteError", "get_format", "read_any",
+           "read_any_located", "sniff", "sniff_path", "write_any"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+    name: str
+    summary: str
+    read_located: Callable[..., list[tuple[Where, Record]]]  # (path, text, **options)
+    write: Callable[[str | os.PathLike, Iterable[Record]], int]
+    options: tuple[str, ...] = ()
+
+
+def _prmlab_located(path: str | os.PathLike, text: str | None = None) -> list[tuple[Where, Record]]:
+    return [(Where(str(path), line), rec) for line, rec in iter_records(path, text)]
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("prmlab", "canonical records, JSON lines", _prmlab_located, write_records),
+    Format("processbench", "ProcessBench JSON array (label = first error, -1 none)",
+           processbench.read_located, processbench.write),
+    Format("prm800k", "PRM800K JSON lines (ratings -1/0/+1)", prm800k.read_located,
+           prm800k.write, ("neutral",)),
+    Format("math-shepherd", "Math-Shepherd JSON lines (ки tags, +/- labels)",
+           math_shepherd.read_located, math_shepherd.write, ("after_error",)),
+    Format("trl", "TRL stepwise JSON lines (prompt, completions, labels)", trl.read_located,
+           trl.write, ("after_error",)),
+)}
+
+
+def get_format(name: str) -> Format:
+    """The registered format called `name`, or an InputError listing the known ones.
+
+    >>> get_format("csv")
+    Traceback (most recent call last):
+    prmlab.errors.InputError: unknown format 'csv' (known: prmlab, processbench, prm800k, ...)
+    """
+    if name not in FORMATS:
+        raise InputError(f"unknown format {name!r} (known: {', '.join(FORMATS)})")
+    return FORMATS[name]
+
+
+def sniff(path: str | os.PathLike, text: str) -> str:
+    """The format of `text` (read from `path`), by the rules in the module docstring."""
+    if text.lstrip().startswith("["):
+        return "processbench"
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"malformed JSON: {e.msg} (column {e.colno})", path=str(path),
+                             line=n) from None
+        keys = set(obj) if isinstance(obj, dict) else set()
+        for name, need in (("prm800k", {"question", "label"}), ("math-shepherd", {"input", "label"}),
+                           ("trl", {"prompt", "completions"}), ("processbench", {"steps", "label"}),
+                           ("prmlab", {"steps", "labels"}), ("prmlab", {"steps", "first_error"})):
+            if need <= keys:
+                return name
+        what = f"keys: {', '.join(sorted(keys))}" if keys else "not a JSON object"
+        raise InputError(f"cannot tell the format from the first record ({what}); name it with "
+                         f"--from/--format (one of {', '.join(FORMATS)})", path=str(path), line=n)
+    raise InputError("no records", path=str(path))
+
+
+def sniff_path(path: str | os.PathLike) -> str:
+    return sniff(path, read_text(path))
+
+
+def read_any_located(path: str | os.PathLike, fmt: str | None = None, **options: Any
+                     ) -> tuple[str, list[tuple[Where, Record]]]:
+    """(format name, [(where, record)]) for a file; ids must be unique, options must apply.
+
+    Options left as None are ignored, so a CLI can pass its flags through unconditionally.
+    """
+    text = read_text(path)
+    f = get_format(fmt) if fmt is not None else get_format(sniff(path, text))
+    options = {k: v for k, v in options.items() if v is not None}
+    for k in options:
+        if k not in f.options:
+            users = [g.name for g in FORMATS.values() if k in g.options]
+            raise InputError(f"--{k.replace('_', '-')} applies to {', '.join(users) or 'no format'}"
+                             f", not to {f.name}", path=str(path))
+    located = f.read_located(path, text, **options)
+    if not located:
+        raise InputError("no records", path=str(path))
+    seen: dict[str, Where] = {}
+    for where, rec in located:
+        if rec.id in seen:
+            raise where.error("id", f"duplicate id {rec.id!r} (first at {seen[rec.id]})")
+        seen[rec.id] = where
+    return f.name, located
+
+
+def read_any(path: str | os.PathLike, fmt: str | None = None, **options: Any) -> list[Record]:
+    """All records of a file in any registered format (sniffed when `fmt` is None)."""
+    return [rec for _, rec in read_any_located(path, fmt, **options)[1]]
+
+
+def write_any(path: str | os.PathLike, records: Iterable[Record], fmt: str) -> int:
+    """Write records atomically in format `fmt`; WriteError if one cannot be represented."""
+    return get_format(fmt).write(path, list(records))

@@ -167,7 +167,7 @@ def write_extras(rec: Record, covered: Iterable[str], *, default_id: str | None 
     out: dict[str, Any] = {}
     if "id" not in covered and rec.id != default_id:
         out["id"] = rec.id
-    if "source" not in covered and rec.source and rec.source != default_source:
+    if "source" not in covered and rec.source != default_source:
         out["source"] = rec.source
     if "answer" not in covered and rec.answer is not None:
         out["answer"] = rec.answer

@@ -1,0 +1,171 @@
+"""`prmlab eval` (step-judge metrics) and `prmlab bon` (best-of-N / majority / pass@k)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+import typer
+
+from prmlab.errors import InputError
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `eval` and `bon` commands to the top-level app."""
+    app.command("eval", help="ProcessBench F1/acc_err/acc_cor, step AUROC and ECE of step "
+                             "scores (from a file or a judge), with bootstrap CIs.")(eval_command)
+    app.command("bon", help="Best-of-N: pass@k, maj@k and rm@k with bootstrap CIs, and a "
+                            "plot.")(bon_command)
+
+
+def resolve_judge(spec: str, *, seed: int = 0):
+    """A judge from a spec: `baseline:never|last|first|random`; anything else is not wired yet."""
+    from prmlab.judges.baselines import BASELINES, BaselineJudge
+
+    if spec.startswith("baseline:"):
+        kind = spec.split(":", 1)[1]
+        if kind not in BASELINES:
+            raise InputError(f"unknown baseline {kind!r} in --judge {spec} "
+                             f"(known: {', '.join(BASELINES)})")
+        return BaselineJudge(kind, seed=seed)
+    raise InputError(f"checkpoint judges are not wired yet (--judge {spec})")
+
+
+def _read_data(path: Path, fmt: str | None):
+    from prmlab.data.formats import read_any
+
+    return read_any(path, fmt)
+
+
+def _fmt_ci(m: dict[str, Any]) -> tuple[str, str]:
+    if m.get("value") is None:
+        return "—", m.get("reason", "undefined")
+    ci = m.get("ci")
+    return f"{m['value']:.4f}", ("" if not ci else f"[{ci[0]:.4f}, {ci[1]:.4f}]")
+
+
+def eval_command(
+    data: Path = typer.Option(..., "--data", help="Labelled solutions (any format read_any "
+                                                  "reads)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, samples.jsonl."),
+    scores: Optional[Path] = typer.Option(None, "--scores", help="JSONL of {id, step_scores} "
+                                                                 "computed elsewhere."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="baseline:never|last|first|random"),
+    threshold: Optional[float] = typer.Option(None, "--threshold",
+                                              help="Flag steps scored below this (default 0.5)."),
+    tune_on: Optional[Tuple[Path, Path]] = typer.Option(
+        None, "--tune-on", metavar="DEV_FILE DEV_SCORES",
+        help="Tune the threshold for F1 on a dev split and its scores."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Data format (default: sniffed)."),
+    resamples: int = typer.Option(1000, "--resamples", min=0, help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed (and random baseline seed)."),
+) -> None:
+    from prmlab.evaluation.run import evaluate_scores, read_step_scores
+
+    if (scores is None) == (judge is None):
+        raise InputError("give exactly one of --scores and --judge")
+    if threshold is not None and tune_on is not None:
+        raise InputError("give --threshold or --tune-on, not both")
+    config: dict[str, Any] = {
+        "command": "eval", "argv": list(sys.argv[1:]), "data_path": str(data),
+        "data_format": fmt, "threshold": threshold, "bootstrap_resamples": resamples,
+        "bootstrap_seed": seed, "baseline_seed": seed,
+    }
+    records = _read_data(data, fmt)
+    dev = None
+    if tune_on is not None:
+        dev_path, dev_scores_path = tune_on
+        config.update(dev_path=str(dev_path), dev_scores_path=str(dev_scores_path))
+        dev = (_read_data(dev_path, fmt), read_step_scores(dev_scores_path))
+    if scores is not None:
+        config.update(judge=f"scores:{scores}", scores_path=str(scores))
+        step_scores: Any = read_step_scores(scores)
+    else:
+        j = resolve_judge(judge, seed=seed)  # type: ignore[arg-type]
+        config["judge"] = j.name
+        step_scores = j.score(records)
+    metrics = evaluate_scores(records, step_scores, out, config, dev=dev)
+    _print_eval(metrics, out)
+
+
+def _print_eval(m: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    thr = m["threshold"]
+    n = m["n"]
+    t = Table(title=f"{m['judge']} — threshold {thr['value']:.4g}"
+                    f"{' (tuned)' if thr['tuned'] else ''}",
+              caption=f"{n['evaluated']} solutions ({n['with_error']} with an error, "
+                      f"{n['correct']} correct), {n['problems']} problems; "
+                      f"{n['excluded_unknown_first_error']} with unknown first_error excluded")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_column("95% CI")
+    t.add_column("better")
+    t.add_column("n", justify="right")
+    for key in ("f1", "acc_err", "acc_cor", "auroc", "ece"):
+        v, ci = _fmt_ci(m[key])
+        t.add_row(key, v, ci, m[key]["direction"], str(m[key]["n"]))
+    b = Table(title="trivial baselines (threshold 0.5)")
+    b.add_column("judge")
+    for key in ("f1", "acc_err", "acc_cor"):
+        b.add_column(key, justify="right")
+    for name, bm in m["baselines"].items():
+        b.add_row(name, *(" ".join(_fmt_ci(bm[k])) for k in ("f1", "acc_err", "acc_cor")))
+    console = Console(width=max(100, Console().width))
+    console.print(t)
+    console.print(b)
+    console.print(f"wrote {out / 'metrics.json'} and {out / 'samples.jsonl'}")
+
+
+def bon_command(
+    samples: Path = typer.Option(..., "--samples", help="Canonical records with "
+                                 "meta.problem_id, or lines with pred/score/pred_score lists."),
+    out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, bon.png."),
+    agg: str = typer.Option("min", "--agg", help="Step-score aggregation: min|product|last|mean."),
+    resamples: int = typer.Option(1000, "--resamples", min=0, help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    from prmlab.atomic import write_json
+    from prmlab.evaluation.bon import bon_metrics, load_bon_samples, rm_by_aggregation
+    from prmlab.evaluation.run import versions
+    from prmlab.reports.plots import plot_bon
+
+    problems, fmt = load_bon_samples(samples, agg)
+    kw = dict(n_resamples=resamples, seed=seed)
+    m = bon_metrics(problems, agg=agg if problems[0].scores is not None else None, **kw)
+    multi_step = problems[0].step_scores is not None and any(
+        len(s) > 1 for p in problems for s in p.step_scores)  # type: ignore[union-attr]
+    if multi_step:
+        m["rm@k_by_agg"] = rm_by_aggregation(problems, m["ks"], **kw)
+    m["format"] = fmt
+    m["bootstrap"] = {"resamples": resamples, "confidence": 0.95, "seed": seed,
+                      "method": "percentile", "cluster": "problem"}
+    m["config"] = {"command": "bon", "argv": list(sys.argv[1:]), "samples_path": str(samples),
+                   "agg": agg}
+    m["versions"] = versions()
+    write_json(out / "metrics.json", m)
+    plot_bon(m, out / "bon.png")
+    _print_bon(m, out)
+
+
+def _print_bon(m: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    keys = [k for k in ("pass@k", "maj@k", "rm@k") if k in m]
+    t = Table(title=f"best-of-N: {m['n_problems']} problems, N={m['N']}"
+                    + (f" (up to {m['N_max']})" if m["N_max"] != m["N"] else "")
+                    + (f", rm score = {m['agg']}" if m.get("agg") else ""))
+    t.add_column("k", justify="right")
+    for k in keys:
+        t.add_column(k, justify="right")
+    for k in m["ks"]:
+        t.add_row(str(k), *(" ".join(_fmt_ci(m[key][str(k)])) for key in keys))
+    console = Console(width=max(100, Console().width))
+    console.print(t)
+    v, ci = _fmt_ci(m["oracle"])
+    console.print(f"oracle pass@N: {v} {ci}")
+    console.print(f"wrote {out / 'metrics.json'} and {out / 'bon.png'}")

@@ -1,0 +1,35 @@
+"""Model presets: small `LlamaConfig`s built locally, nothing downloaded.
+
+| preset | params (arith vocab) | use |
+| tiny   | ~0.03M | tests |
+| small  | ~0.8M  | the quick preset |
+| medium | ~4.8M  | the full preset |
+"""
+
+from __future__ import annotations
+
+from transformers import LlamaConfig
+
+from prmlab.errors import InputError
+
+PRESETS: dict[str, dict] = {
+    "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2),
+    "small": dict(hidden_size=128, intermediate_size=352, num_hidden_layers=4,
+                  num_attention_heads=4, num_key_value_heads=4),
+    "medium": dict(hidden_size=256, intermediate_size=688, num_hidden_layers=6,
+                   num_attention_heads=8, num_key_value_heads=8),
+}
+
+
+def llama_config(preset: str, vocab_size: int, *, pad_id: int, bos_id: int, eos_id: int,
+                 max_positions: int = 512) -> LlamaConfig:
+    if preset not in PRESETS:
+        raise InputError(f"unknown model preset {preset!r}; known: {', '.join(PRESETS)}")
+    return LlamaConfig(vocab_size=vocab_size, max_position_embeddings=max_positions,
+                       pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id,
+                       tie_word_embeddings=True, rope_theta=10000.0, **PRESETS[preset])
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())

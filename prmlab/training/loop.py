@@ -1,0 +1,201 @@
+"""One training loop for every model prmlab trains, with dev-split early stopping.
+
+It runs on one CPU core or many GPUs unchanged: `accelerate` prepares the model and optimizer
+(`accelerate launch -m prmlab.cli.main train ...` shards batches over processes). The loss is
+normalised by the number of target tokens in the whole accumulated batch, so batch 8 x
+accumulation 1 and batch 1 x accumulation 8 take the same step. Training length suits the
+budget: the step cap is min(max_steps, max_epochs x examples / batch) and the dev metric picks
+the checkpoint (best of every `eval_every` steps, stopping after `patience` evaluations without
+improvement). What was chosen is returned and recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import math
+import time
+from typing import Any, Callable, Sequence
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+Example = dict[str, list[int]]
+
+
+class FitConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 20
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    grad_accum: int = 1
+    max_steps: int = 1000
+    max_epochs: float | None = None  # caps steps for small data sets
+    min_steps: int = 0
+    eval_every: int = 50
+    patience: int | None = None  # evaluations without improvement before stopping
+    bf16: bool = True  # CPU autocast; ignored where unsupported
+    grad_clip: float = 1.0
+    seed: int = 0
+    max_time_s: float | None = None
+
+
+@dataclasses.dataclass
+class FitResult:
+    steps: int
+    best_step: int
+    best_score: float | None
+    history: list[dict[str, Any]]
+    tokens: int  # target tokens seen
+    tokens_processed: int  # all input tokens processed
+    seconds: float
+    stopped_by: str  # "max_steps" | "epochs" | "patience" | "time"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def pad_batch(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad input_ids (pad_id) and every other int field (-100) to the longest example."""
+    n = max(len(e["input_ids"]) for e in examples)
+    out: dict[str, torch.Tensor] = {}
+    for key in examples[0]:
+        fill = pad_id if key == "input_ids" else -100
+        out[key] = torch.tensor([list(e[key]) + [fill] * (n - len(e[key])) for e in examples])
+    out["attention_mask"] = torch.tensor([[1] * len(e["input_ids"]) + [0] * (n - len(e["input_ids"]))
+                                          for e in examples])
+    return out
+
+
+def causal_lm_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over positions whose label is not -100."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    labels = batch["labels"][:, 1:]
+    logits = logits[:, :-1]
+    mask = labels != -100
+    loss = torch.nn.functional.cross_entropy(logits[mask].float(), labels[mask], reduction="sum")
+    return loss, int(mask.sum())
+
+
+def token_cls_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy of a token-classification head where the label is not -100."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    labels = batch["labels"]
+    mask = labels != -100
+    loss = torch.nn.functional.cross_entropy(logits[mask].float(), labels[mask], reduction="sum")
+    return loss, int(mask.sum())
+
+
+def _lr_at(step: int, cfg: FitConfig, total: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
+
+
+def planned_steps(cfg: FitConfig, n_examples: int) -> tuple[int, str]:
+    steps, why = cfg.max_steps, "max_steps"
+    if cfg.max_epochs is not None:
+        per_epoch = math.ceil(n_examples / (cfg.batch_size * cfg.grad_accum))
+        by_epochs = max(cfg.min_steps, math.ceil(cfg.max_epochs * per_epoch))
+        if by_epochs < steps:
+            steps, why = by_epochs, "epochs"
+    return steps, why
+
+
+def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
+        loss_fn: Callable = causal_lm_loss, evaluate: Callable[[Any], float] | None = None,
+        progress: Callable[[int, int, dict], None] | None = None) -> FitResult:
+    """Train `model` in place on `examples`; with `evaluate` (higher is better), the best
+    evaluated weights are restored at the end."""
+    from accelerate import Accelerator
+
+    torch.manual_seed(cfg.seed)
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    total, stopped_by = planned_steps(cfg, len(examples))
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
+                            betas=(0.9, 0.95))
+    model, opt = acc.prepare(model, opt)
+    model.train()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    order: list[int] = []
+    rank, world = acc.process_index, acc.num_processes
+    use_bf16 = cfg.bf16 and acc.device.type in ("cpu", "cuda")
+
+    def next_indices(k: int) -> list[int]:
+        nonlocal order
+        out = []
+        while len(out) < k:
+            if not order:
+                order = torch.randperm(len(examples), generator=gen).tolist()
+            out.append(order.pop())
+        return out
+
+    history: list[dict[str, Any]] = []
+    best_score, best_step, best_state, bad_evals = None, 0, None, 0
+    tokens = processed = 0
+    t0 = time.time()
+    step = 0
+    for step in range(1, total + 1):
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(step - 1, cfg, total)
+        micro = [next_indices(cfg.batch_size) for _ in range(cfg.grad_accum)]
+        batches = [pad_batch([examples[i] for i in m], pad_id) for m in micro]
+        # Normalise by the target count of the whole accumulated (global) batch.
+        n_targets = sum(_count_targets(b, loss_fn) for b in batches)
+        for j, batch in enumerate(batches):
+            if world > 1:
+                batch = {k: v[rank::world] for k, v in batch.items()}
+            batch = {k: v.to(acc.device) for k, v in batch.items()}
+            sync = contextlib.nullcontext() if j == len(batches) - 1 else acc.no_sync(model)
+            with sync, torch.autocast(acc.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss_sum, _ = loss_fn(model, batch)
+            acc.backward(loss_sum * world / max(1, n_targets))
+            processed += int(batch["attention_mask"].sum())
+        tokens += n_targets
+        if cfg.grad_clip:
+            acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        row = {"step": step, "loss": float(loss_sum.detach()) / max(1, n_targets // max(1, len(batches)))}
+        if evaluate is not None and (step % cfg.eval_every == 0 or step == total):
+            model.eval()
+            score = float(evaluate(acc.unwrap_model(model)))
+            model.train()
+            row["dev"] = score
+            if best_score is None or score > best_score:
+                best_score, best_step, bad_evals = score, step, 0
+                best_state = copy.deepcopy(acc.unwrap_model(model).state_dict())
+            else:
+                bad_evals += 1
+        history.append(row)
+        if progress is not None:
+            progress(step, total, row)
+        if cfg.patience is not None and bad_evals >= cfg.patience and step >= cfg.min_steps:
+            stopped_by = "patience"
+            break
+        if cfg.max_time_s is not None and time.time() - t0 > cfg.max_time_s:
+            stopped_by = "time"
+            break
+    model = acc.unwrap_model(model)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(steps=step, best_step=best_step if evaluate else step, best_score=best_score,
+                     history=history, tokens=tokens, tokens_processed=processed,
+                     seconds=time.time() - t0, stopped_by=stopped_by)
+
+
+def _count_targets(batch: dict[str, torch.Tensor], loss_fn: Callable) -> int:
+    labels = batch["labels"]
+    if loss_fn is causal_lm_loss:
+        labels = labels[:, 1:]
+    return int((labels != -100).sum())
