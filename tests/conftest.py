@@ -24,25 +24,16 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def run_cli(capsys):
-    """Run `prmlab ARGS...` in-process; return (exit code, stdout, stderr).
-
-    `main()` registers its sub-apps on every call; the registries are restored afterwards so
-    that many in-process calls do not pile up copies (each call would get slower).
-    """
-    from prmlab.cli import data as data_cli
+    """Run `prmlab ARGS...` in-process; return (exit code, stdout, stderr)."""
     from prmlab.cli import main as main_mod
 
     def run(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()
-        saved = (list(main_mod.app.registered_groups), list(data_cli.app.registered_commands))
         code = 0
         try:
             main_mod.main([str(a) for a in args])
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        finally:
-            main_mod.app.registered_groups[:] = saved[0]
-            data_cli.app.registered_commands[:] = saved[1]
         out, err = capsys.readouterr()
         return code, out, err
 

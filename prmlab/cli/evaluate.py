@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
                             "plot.")(bon_command)
 
 
-def resolve_judge(spec: str, *, seed: int = 0):
-    """A judge from a spec: `baseline:never|last|first|random`; anything else is not wired yet."""
+def resolve_judge(spec: str, *, seed: int = 0, **kwargs):
+    """A judge from a spec: `baseline:never|last|first|random` or a checkpoint folder."""
     from prmlab.judges.baselines import BASELINES, BaselineJudge
 
     if spec.startswith("baseline:"):
@@ -29,7 +29,9 @@ def resolve_judge(spec: str, *, seed: int = 0):
             raise InputError(f"unknown baseline {kind!r} in --judge {spec} "
                              f"(known: {', '.join(BASELINES)})")
         return BaselineJudge(kind, seed=seed)
-    raise InputError(f"checkpoint judges are not wired yet (--judge {spec})")
+    from prmlab.judges.load import load_judge
+
+    return load_judge(spec, seed=seed, **kwargs)
 
 
 def _read_data(path: Path, fmt: str | None):
@@ -51,7 +53,13 @@ def eval_command(
     out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, samples.jsonl."),
     scores: Optional[Path] = typer.Option(None, "--scores", help="JSONL of {id, step_scores} "
                                                                  "computed elsewhere."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="baseline:never|last|first|random"),
+    judge: Optional[str] = typer.Option(None, "--judge", help="A judge checkpoint folder (a base "
+                                        "checkpoint gives the zero-label judge), or "
+                                        "baseline:never|last|first|random."),
+    k: int = typer.Option(1, "--k", min=1, help="Generative judges: rationales sampled per step "
+                          "(1 = greedy); the step score averages them."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Rationale sampling "
+                                                "temperature (default: greedy for --k 1, 0.7 above)."),
     threshold: Optional[float] = typer.Option(None, "--threshold",
                                               help="Flag steps scored below this (default 0.5)."),
     tune_on: Optional[Tuple[Path, Path]] = typer.Option(
@@ -82,9 +90,12 @@ def eval_command(
         config.update(judge=f"scores:{scores}", scores_path=str(scores))
         step_scores: Any = read_step_scores(scores)
     else:
-        j = resolve_judge(judge, seed=seed)  # type: ignore[arg-type]
-        config["judge"] = j.name
+        j = resolve_judge(judge, seed=seed, k=k, temperature=temperature,  # type: ignore[arg-type]
+                          progress=True) if not judge.startswith("baseline:") else resolve_judge(judge, seed=seed)  # type: ignore[union-attr]
+        config.update(judge=j.name, judge_spec=judge, k=k, temperature=temperature)
         step_scores = j.score(records)
+        if getattr(j, "stats", None):
+            config["judge_stats"] = j.stats
     metrics = evaluate_scores(records, step_scores, out, config, dev=dev)
     _print_eval(metrics, out)
 

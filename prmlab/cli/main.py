@@ -12,8 +12,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="prmlab: how many step labels does a process reward model need?")
 
 
+_registered = False
+
+
 def _register() -> None:
-    # Sub-apps register themselves here; each lives in its own module.
+    """Attach every command once (main() may be called many times in one process)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from prmlab.cli import arith as arith_cli
     from prmlab.cli import data as data_cli
 
@@ -23,12 +30,26 @@ def _register() -> None:
     from prmlab.cli import evaluate as evaluate_cli
 
     evaluate_cli.register(app)  # `eval` and `bon`
+    from prmlab.cli import train as train_cli
+
+    train_cli.register(app)  # `train base|policy|judge`, `sample`
+    from prmlab.cli import run as run_cli
+
+    run_cli.register(app)  # `run`: the flagship experiment
+    try:
+        from prmlab.cli import report as report_cli
+    except ImportError:  # pragma: no cover - while the report module is being written
+        report_cli = None
+    if report_cli is not None:
+        report_cli.register(app)  # `report OUT`
 
 
 def main(argv: list[str] | None = None) -> None:
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:  # typer.Exit(n) returns n without standalone mode
+            raise SystemExit(rc)
     except InputError as e:
         print(f"prmlab: error: {e}", file=sys.stderr)
         raise SystemExit(2)
@@ -42,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         import click
 
         if isinstance(e, click.exceptions.ClickException):
-            e.show()
+            msg = e.format_message().replace("\n", " ")
+            print(f"prmlab: error: {msg}", file=sys.stderr)
             raise SystemExit(2)
         if isinstance(e, click.exceptions.Exit):
             raise SystemExit(e.exit_code)

@@ -11,8 +11,6 @@ import math
 import numbers
 import os
 import platform
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -125,21 +123,10 @@ def _s(p: str | os.PathLike | None) -> str | None:
 # ---- run outputs -------------------------------------------------------------------------------
 
 def versions() -> dict[str, Any]:
-    """Library versions and git revision (None outside a git checkout), for the run folder."""
-    import numpy
+    """Library versions and git revision, for the run folder."""
+    from prmlab.provenance import git_revision, versions as lib_versions
 
-    import prmlab
-
-    rev = None
-    try:
-        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(prmlab.__file__).parent,
-                             capture_output=True, text=True, timeout=5)
-        if res.returncode == 0:
-            rev = res.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"prmlab": prmlab.__version__, "python": sys.version.split()[0],
-            "numpy": numpy.__version__, "platform": platform.platform(), "git_revision": rev}
+    return {**lib_versions(), "platform": platform.platform(), "git_revision": git_revision()}
 
 
 def evaluate_scores(records: Sequence[Record],

@@ -18,6 +18,7 @@ from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassificati
                           AutoModelForTokenClassification)
 
 from prmlab.errors import InputError
+from prmlab.provenance import provenance
 from prmlab.models.text import Codec
 
 HEADS = {"causal": AutoModelForCausalLM, "token": AutoModelForTokenClassification,
@@ -32,6 +33,7 @@ def save_checkpoint(out_dir: str | Path, model, codec: Codec, info: dict[str, An
     try:
         model.save_pretrained(str(tmp), safe_serialization=True)
         codec.save(tmp)
+        info = {**info, "provenance": provenance()}
         (tmp / "prmlab.json").write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
         if out.exists():
             shutil.rmtree(out)

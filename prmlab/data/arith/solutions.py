@@ -45,6 +45,8 @@ def gold_steps(p: Problem) -> list[str]:
 def _with(q: Quantity, believed: dict[str, int]) -> tuple[int, str, int, int]:
     a, b = _operands(q, believed)
     c = apply_op(q.op, a, b)
+    if c is None:  # a wrong earlier value made a division inexact: write the floor, as a model might
+        c = a // b if b else 0
     return a, q.op, b, c  # type: ignore[return-value]
 
 

@@ -1,0 +1,122 @@
+"""`prmlab run [CONFIG.yaml]`: the flagship experiment, with progress, ETA and a summary."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+class RichUI:
+    """Progress for the sweep: an overall bar over cells (with ETA) and one for the current stage."""
+
+    def __init__(self):
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                 console=console)
+        self.cells = None
+
+    def log(self, msg: str) -> None:
+        self.progress.console.print(msg)
+
+    @contextlib.contextmanager
+    def steps(self, desc: str):
+        task = self.progress.add_task(desc, total=None, info="")
+
+        def update(step: int, total: int, row: dict) -> None:
+            info = f"loss {row['loss']:.3f}" + (f" dev F1 {row['dev']:.3f}" if "dev" in row else "")
+            self.progress.update(task, completed=step, total=total, info=info)
+        try:
+            yield update
+        finally:
+            self.progress.remove_task(task)
+
+    @contextlib.contextmanager
+    def phase(self, desc: str):
+        task = self.progress.add_task(desc, total=None, info="")
+        t0 = time.time()
+        try:
+            yield
+        finally:
+            self.progress.remove_task(task)
+            self.log(f"{desc}: {time.time() - t0:.0f}s")
+
+    def start_cells(self, total: int) -> None:
+        self.cells = self.progress.add_task("sweep cells", total=total, info="")
+
+    def advance(self) -> None:
+        if self.cells is not None:
+            self.progress.advance(self.cells)
+
+
+def run_command(
+    config: Optional[Path] = typer.Argument(None, help="YAML file overriding the preset."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="quick (default), full or smoke."),
+    sets: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set budgets=[16,64] "
+                                   "or --set judge.fit.max_steps=300."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<preset>)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Artifact cache (default "
+                                         "$PRMLAB_CACHE or ~/.cache/prmlab)."),
+) -> None:
+    """Run the flagship experiment: how many labels does each judge format need?
+
+    Interrupt it at any moment and run the same command again: finished cells are kept.
+    """
+    from prmlab.experiments.config import resolve_config
+    from prmlab.experiments.flagship import Sweep
+
+    cfg = resolve_config(config, sets, preset)
+    out = out or Path("runs") / cfg.preset
+    ui = RichUI()
+    t0 = time.time()
+    console.print(f"prmlab run: preset [bold]{cfg.preset}[/], {len(cfg.formats)} formats x "
+                  f"{len(cfg.budgets)} budgets x {len(cfg.seeds)} seeds -> {out}")
+    with ui.progress:
+        Sweep(cfg, out, cache, ui=ui).run()
+    from prmlab.reports.report import build_report
+
+    result = build_report(out)
+    _summary(out)
+    console.print(f"\nreport: {out / 'report.md'} and {out / 'report.html'} ({time.time() - t0:.0f}s in all)")
+    headline = result.get("headline") if isinstance(result, dict) else None
+    if headline:
+        console.print(f"[bold]{headline}[/]")
+
+
+def _summary(out: Path) -> None:
+    import json
+
+    rows = []
+    for f in sorted((out / "cells").glob("*/cell.json")):
+        c = json.loads(f.read_text())
+        if c.get("kind") not in ("judge", "baseline", "zero-label"):
+            continue
+        m = c["metrics"]["policy"]
+        rows.append((c.get("format", ""), c.get("budget", 0), c.get("seed", 0), m))
+    rows.sort(key=lambda r: (r[0].startswith("baseline"), r[0], r[1], r[2]))
+    t = Table(title="F1 on policy-sampled solutions (95% bootstrap CI over problems)")
+    for col in ("judge", "labelled solutions", "seed", "F1 ↑", "acc_err ↑", "acc_cor ↑"):
+        t.add_column(col)
+
+    def fmt(x):
+        if x.get("value") is None:
+            return "—"
+        ci = x.get("ci")
+        return f"{x['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+    for name, budget, seed, m in rows:
+        t.add_row(name, str(budget), str(seed), fmt(m["f1"]), fmt(m["acc_err"]), fmt(m["acc_cor"]))
+    console.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)

@@ -1,0 +1,160 @@
+"""`prmlab train base|policy|judge` and `prmlab sample`: one command per stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from prmlab.errors import InputError
+
+console = Console(stderr=True)
+train_app = typer.Typer(no_args_is_help=True, help="Train the base, the policy or a judge.")
+
+
+def step_progress(desc: str):
+    """A rich progress bar driven by the training loop's (step, total, row) callback."""
+    prog = Progress(TextColumn(desc), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
+                    TimeRemainingColumn(), console=console, transient=True)
+    task = prog.add_task(desc, total=1, info="")
+
+    def update(step: int, total: int, row: dict) -> None:
+        info = f"loss {row['loss']:.3f}" + (f" dev {row['dev']:.3f}" if "dev" in row else "")
+        prog.update(task, completed=step, total=total, info=info)
+
+    return prog, update
+
+
+def _overrides(cfg_cls, sets: list[str]):
+    """Apply `key=value` overrides (dotted keys, JSON values) to a pydantic config's defaults."""
+    data = cfg_cls().model_dump()
+    for s in sets:
+        key, sep, raw = s.partition("=")
+        if not sep:
+            raise InputError(f"--set expects key=value, got {s!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            if not isinstance(node.get(p), dict):
+                raise InputError(f"--set {key}: {p!r} is not a section of the config")
+            node = node[p]
+        if leaf not in node:
+            raise InputError(f"--set {key}: unknown key {leaf!r} (known: {', '.join(node)})")
+        node[leaf] = value
+    from pydantic import ValidationError
+
+    try:
+        return cfg_cls.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise InputError(f"--set: field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+@train_app.command("base")
+def train_base_cmd(
+    out: Path = typer.Option(..., "--out", help="Checkpoint folder to write."),
+    preset: str = typer.Option("small", "--preset", help="Model preset: tiny, small, medium."),
+    no_worked: bool = typer.Option(False, "--no-worked", help="Leave worked arithmetic out of the corpus."),
+    sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. fit.max_steps=2000."),
+) -> None:
+    """Pretrain the base on the unlabelled arith corpus and report what it can compute."""
+    from prmlab.training.base import BaseConfig, train_base
+
+    cfg = _overrides(BaseConfig, sets).model_copy(update={"preset": preset, "worked": not no_worked})
+    prog, update = step_progress("pretraining")
+    with prog:
+        report = train_base(cfg, out, log=console.print, progress=update)
+    _print_base_report(report)
+
+
+def _print_base_report(report: dict) -> None:
+    bar = report["bar"]
+    for k in ("worked_exact", "recompute_exact", "copy_exact", "marks_exact", "check_exact"):
+        flag = "" if k not in ("worked_exact", "copy_exact") else ("  ok" if report[k] >= bar else f"  BELOW the {bar:.0%} bar")
+        console.print(f"  {k:16s} {report[k]:.3f}{flag}")
+
+
+@train_app.command("policy")
+def train_policy_cmd(
+    base: Path = typer.Option(..., "--base", help="Base checkpoint."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint folder to write."),
+    sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. fit.max_steps=300."),
+) -> None:
+    """Fine-tune the base on gold solutions: the policy whose samples have natural errors."""
+    from prmlab.training.policy import PolicyConfig, train_policy
+
+    cfg = _overrides(PolicyConfig, sets)
+    prog, update = step_progress("policy")
+    with prog:
+        info = train_policy(cfg, base, out, progress=update)
+    console.print(f"policy saved to {out} ({info['seconds']:.0f}s)")
+
+
+@train_app.command("judge")
+def train_judge_cmd(
+    init: Path = typer.Option(..., "--init", help="Base (or any HF causal LM) checkpoint to start from."),
+    data: Path = typer.Option(..., "--data", help="Labelled pool to draw the budget from."),
+    dev: Path = typer.Option(..., "--dev", help="Labelled dev split (model selection)."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint folder to write."),
+    fmt: str = typer.Option("generative", "--format", help="discriminative | generative | direct | orm"),
+    budget: int = typer.Option(256, "--budget", help="Labelled solutions used."),
+    seed: int = typer.Option(0, "--seed"),
+    sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. teacher_error_rate=0.2."),
+) -> None:
+    """Train a judge of one format on a label budget, choosing lr and length on the dev split."""
+    from prmlab.data.formats import read_any
+    from prmlab.training.judges import FORMATS, JudgeConfig, train_judge
+
+    if fmt not in FORMATS:
+        raise InputError(f"unknown judge format {fmt!r} (known: {', '.join(FORMATS)})")
+    cfg = _overrides(JudgeConfig, sets).model_copy(update={"format": fmt, "budget": budget, "seed": seed})
+    JudgeConfig.model_validate(cfg.model_dump())
+    pool, dev_records = read_any(data), read_any(dev)
+    prog, update = step_progress(f"{fmt} N={budget}")
+    with prog:
+        info = train_judge(cfg, init, pool, dev_records, out, log=console.print, progress=update)
+    console.print(f"{fmt} judge saved to {out}: {info['budget_solutions']} solutions, "
+                  f"{info['step_labels']} step labels, chosen lr {info['selection']['chosen_lr']:g}")
+
+
+def sample_cmd(
+    policy: Path = typer.Option(..., "--policy", help="Policy checkpoint."),
+    out: Path = typer.Option(..., "--out", help="Output canonical JSONL, labelled by the oracle."),
+    problems: Optional[Path] = typer.Option(None, "--problems", help="Records whose problems to solve "
+                                            "(default: fresh arith problems)."),
+    n_problems: int = typer.Option(200, "--n-problems", help="Fresh problems when --problems is not given."),
+    n_per_problem: int = typer.Option(4, "--n-per-problem"),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Sample solutions from the policy and label them with the oracle."""
+    from prmlab.atomic import write_jsonl
+    from prmlab.data.arith.generate import iter_records
+    from prmlab.data.formats import read_any
+    from prmlab.models.checkpoint import load_codec, load_model
+    from prmlab.training.policy import sample_policy
+
+    if problems is not None:
+        texts = list(dict.fromkeys(r.problem for r in read_any(problems)))
+    else:
+        texts = [r.problem for r in iter_records(n_problems, 30_000_000 + seed, error_rate=0.0)]
+    model, codec = load_model(policy, "causal"), load_codec(policy)
+    records, summary = sample_policy(model, codec, texts, n_per_problem=n_per_problem,
+                                     temperature=temperature, seed=seed, progress=True)
+    write_jsonl(out, (r.to_dict() for r in records))
+    console.print(f"wrote {len(records)} solutions to {out}")
+    console.print(json.dumps(summary, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(train_app, name="train")
+    app.command("sample")(sample_cmd)

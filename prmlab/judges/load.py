@@ -1,0 +1,40 @@
+"""Build a judge from a spec: a checkpoint folder, or `baseline:never|last|first|random`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prmlab.errors import InputError
+from prmlab.judges.baselines import BASELINES, BaselineJudge
+from prmlab.judges.discriminative import HeadJudge
+from prmlab.judges.generative import GenerativeJudge
+from prmlab.judges.zero_label import ZeroLabelJudge
+from prmlab.models.checkpoint import load_codec, load_model, read_info
+
+
+def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed: int = 0,
+               zero_label: bool = False, trust_remote_code: bool = False, progress: bool = False):
+    if spec.startswith("baseline:"):
+        kind = spec.split(":", 1)[1]
+        if kind not in BASELINES:
+            raise InputError(f"unknown baseline {kind!r} (known: {', '.join(BASELINES)})")
+        return BaselineJudge(kind, seed=seed)
+    path = Path(spec)
+    if not path.is_dir():
+        raise InputError("--judge must be a checkpoint folder or baseline:never|last|first|random",
+                         path=spec)
+    info = read_info(path)
+    codec = load_codec(path)
+    fmt = info.get("format")
+    if zero_label or info.get("kind") == "base":
+        model = load_model(path, "causal", trust_remote_code=trust_remote_code)
+        return ZeroLabelJudge(model, codec, progress=progress)
+    if fmt in ("discriminative", "orm"):
+        return HeadJudge(load_model(path, "token", trust_remote_code=trust_remote_code), codec, name=fmt)
+    if fmt in ("generative", "direct"):
+        model = load_model(path, "causal", trust_remote_code=trust_remote_code)
+        if temperature is None:
+            temperature = 0.0 if k == 1 else 0.7  # one greedy rationale, or K sampled ones
+        return GenerativeJudge(model, codec, name=fmt, k=k, temperature=temperature,
+                               rationale=fmt == "generative", seed=seed, progress=progress)
+    raise InputError(f"checkpoint is not a prmlab judge (prmlab.json format={fmt!r})", path=spec)

@@ -1,0 +1,207 @@
+"""Reading a run folder written by `prmlab run` (never a model): config, artifacts, cells.
+
+A cell is finished iff its `cell.json` exists; other folders under `cells/` are listed as
+unfinished and otherwise ignored. Judge cells that share (format, label source, budget) are
+combined over seeds by `combine`: value = mean over seeds, CI = mean of the per-seed bootstrap
+CI bounds, sd = standard deviation over seeds.
+
+>>> combine([{"value": 0.6, "ci": [0.5, 0.7], "direction": "higher", "n": 10},
+...          {"value": 0.8, "ci": [0.7, 0.9], "direction": "higher", "n": 10}])["ci"]
+[0.6, 0.8]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from prmlab.errors import InputError
+
+EVAL_SETS = ("policy", "injected", "all")
+METRICS = ("f1", "acc_err", "acc_cor", "auroc", "ece")
+DIRECTIONS = {"f1": "higher", "acc_err": "higher", "acc_cor": "higher", "auroc": "higher",
+              "ece": "lower"}
+GOLD = "gold"
+
+
+@dataclass
+class Cell:
+    """One finished cell: its id (folder name), its folder, and the parsed cell.json."""
+
+    id: str
+    path: Path
+    info: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.info.get("kind", "unknown"))
+
+    @property
+    def format(self) -> str:
+        return str(self.info.get("format", self.id))
+
+
+@dataclass
+class Run:
+    out: Path
+    config: dict[str, Any]  # the RunConfig dump
+    provenance: dict[str, Any]  # command, git_revision, versions (from config.json)
+    artifacts: dict[str, Any]  # {} when artifacts.json is absent
+    cells: list[Cell]  # finished cells, sorted by id
+    unfinished: list[str] = field(default_factory=list)  # cell folders without cell.json
+
+    def of_kind(self, kind: str) -> list[Cell]:
+        return [c for c in self.cells if c.kind == kind]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"not valid JSON: {str(e).splitlines()[0]}", path=str(path)) from None
+
+
+def load_run(out_dir: str | Path) -> Run:
+    """Read OUT/config.json, OUT/artifacts.json and every finished OUT/cells/*/cell.json.
+
+    Raises InputError when OUT has no config.json or no finished cell.
+    """
+    out = Path(out_dir)
+    cfg_path = out / "config.json"
+    if not cfg_path.is_file():
+        raise InputError("no config.json: not a run folder written by `prmlab run`", path=str(out))
+    raw = _read_json(cfg_path)
+    if not isinstance(raw, dict):
+        raise InputError("expected a JSON object", path=str(cfg_path))
+    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    prov = {k: v for k, v in raw.items() if k != "config"}
+    art_path = out / "artifacts.json"
+    artifacts = _read_json(art_path) if art_path.is_file() else {}
+    if not isinstance(artifacts, dict):
+        artifacts = {}
+    cells, unfinished = [], []
+    cells_dir = out / "cells"
+    if cells_dir.is_dir():
+        for d in sorted(p for p in cells_dir.iterdir() if p.is_dir()):
+            f = d / "cell.json"
+            if not f.is_file():
+                unfinished.append(d.name)
+                continue
+            info = _read_json(f)
+            if isinstance(info, dict):
+                cells.append(Cell(d.name, d, info))
+    if not cells:
+        raise InputError("no finished cells (no cells/*/cell.json) yet", path=str(out))
+    return Run(out, config, prov, artifacts, cells, unfinished)
+
+
+# ---- combining seeds ---------------------------------------------------------------------------
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def combine(metrics: Sequence[Mapping[str, Any] | None], direction: str | None = None) -> dict[str, Any]:
+    """Seeds of one metric -> {value, ci, sd, n_seeds, n_defined, n, direction, reason}.
+
+    value = mean of the defined per-seed values; ci = mean of the per-seed CI bounds; sd = the
+    sample standard deviation over seeds (None with fewer than two defined values).
+    """
+    ms = [m for m in metrics if isinstance(m, Mapping)]
+    vals = [float(m["value"]) for m in ms if _finite(m.get("value"))]
+    cis = [m["ci"] for m in ms if _finite(m.get("value")) and isinstance(m.get("ci"), (list, tuple))
+           and len(m["ci"]) == 2 and _finite(m["ci"][0]) and _finite(m["ci"][1])]
+    d = direction or next((m.get("direction") for m in ms if m.get("direction")), None)
+    ns = [int(m["n"]) for m in ms if _finite(m.get("n"))]
+    out: dict[str, Any] = {
+        "value": math.fsum(vals) / len(vals) if vals else None,
+        "ci": ([math.fsum(c[0] for c in cis) / len(cis), math.fsum(c[1] for c in cis) / len(cis)]
+               if cis else None),
+        "sd": statistics.stdev(vals) if len(vals) >= 2 else None,
+        "n_seeds": len(metrics), "n_defined": len(vals),
+        "n": max(ns) if ns else None, "direction": d,
+    }
+    if not vals:
+        reasons = sorted({str(m["reason"]) for m in ms if m.get("reason")})
+        out["reason"] = "; ".join(reasons) if reasons else "missing"
+    return out
+
+
+def metric_of(cell: Cell, eval_set: str, metric: str) -> dict[str, Any] | None:
+    m = ((cell.info.get("metrics") or {}).get(eval_set) or {}).get(metric)
+    return m if isinstance(m, dict) else None
+
+
+def mean_of(values: Sequence[Any]) -> float | None:
+    v = [float(x) for x in values if _finite(x)]
+    return math.fsum(v) / len(v) if v else None
+
+
+@dataclass
+class Group:
+    """Judge cells that differ only in seed."""
+
+    format: str
+    label_source: str
+    budget: float
+    cells: list[Cell]
+
+    @property
+    def seeds(self) -> list[Any]:
+        return [c.info.get("seed") for c in self.cells]
+
+    def metric(self, eval_set: str, metric: str) -> dict[str, Any]:
+        return combine([metric_of(c, eval_set, metric) for c in self.cells], DIRECTIONS.get(metric))
+
+    def mean(self, *path: str) -> float | None:
+        vals = []
+        for c in self.cells:
+            v: Any = c.info
+            for p in path:
+                v = v.get(p) if isinstance(v, dict) else None
+            vals.append(v)
+        return mean_of(vals)
+
+    def distinct(self, *path: str) -> list[Any]:
+        vals = set()
+        for c in self.cells:
+            v: Any = c.info
+            for p in path:
+                v = v.get(p) if isinstance(v, dict) else None
+            if v is not None:
+                vals.add(v)
+        return sorted(vals, key=lambda x: (str(type(x)), x))
+
+
+def _seed_key(c: Cell) -> tuple:
+    s = c.info.get("seed")
+    return (0, s, c.id) if _finite(s) else (1, 0, c.id)
+
+
+def format_order(run: Run, names: Sequence[str]) -> list[str]:
+    """Formats in config order, then any others sorted."""
+    cfg = [f for f in run.config.get("formats", []) if isinstance(f, str)]
+    present = set(names)
+    return [f for f in cfg if f in present] + sorted(present - set(cfg))
+
+
+def judge_groups(run: Run) -> list[Group]:
+    """Judge cells grouped by (format, label_source, budget), seeds combined; sorted by format
+    (config order), label source (gold first), budget."""
+    groups: dict[tuple, list[Cell]] = {}
+    for c in run.of_kind("judge"):
+        src = str(c.info.get("label_source") or GOLD)
+        b = c.info.get("budget")
+        budget = float(b) if _finite(b) else 0.0
+        groups.setdefault((c.format, src, budget), []).append(c)
+    order = {f: i for i, f in enumerate(format_order(run, [k[0] for k in groups]))}
+    keys = sorted(groups, key=lambda k: (order[k[0]], k[1] != GOLD, k[1], k[2]))
+    return [Group(f, s, b, sorted(groups[(f, s, b)], key=_seed_key)) for f, s, b in keys]
+
+
+__all__ = ["EVAL_SETS", "METRICS", "DIRECTIONS", "GOLD", "Cell", "Run", "Group", "load_run",
+           "combine", "metric_of", "mean_of", "judge_groups", "format_order"]

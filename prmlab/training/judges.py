@@ -1,0 +1,161 @@
+"""Fitting a judge of any format from the base (or any HF checkpoint) on a label budget.
+
+Formats and what they learn from:
+- `discriminative`: a token-classification head, label on every step's end token (-100 elsewhere);
+- `orm`: the same head, one label per solution (answer correct) on the final step end;
+- `generative`: verification chains (per step a worked check, then a verdict token), from the
+  teacher at a configurable error rate, filtered against the gold labels (kept fraction recorded);
+- `direct`: the verdict token alone, right after the check marker.
+
+Training length suits the budget: steps are capped by epochs over the budget, and the
+learning rate and stopping step are chosen on a labelled dev split (F1 of the judge's own
+scores on it: for generative judges, on checks it generates, since teacher-forced loss says
+little). The choice is recorded in `prmlab.json` beside the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from prmlab.data.record import Record
+from prmlab.errors import InputError
+from prmlab.judges.discriminative import HeadJudge
+from prmlab.judges.generative import GenerativeJudge
+from prmlab.models.checkpoint import load_codec, load_model, save_checkpoint
+from prmlab.models.text import Codec
+from prmlab.supervision.budget import draw_budget, step_labels_through_first_error
+from prmlab.supervision.chains import filter_chains, teacher_chains
+from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss
+
+FORMATS = ("discriminative", "generative", "direct", "orm")
+
+
+class JudgeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["discriminative", "generative", "direct", "orm"] = "generative"
+    budget: int = 256
+    seed: int = 0
+    lrs: list[float] = Field(default_factory=lambda: [3e-4, 1e-3])  # chosen on dev
+    teacher_error_rate: float = 0.1  # generative only
+    filter_chains: bool = True  # generative only
+    max_length: int = 512  # longer examples are an error, never silently cut
+    fit: FitConfig = Field(default_factory=lambda: FitConfig(
+        batch_size=16, max_steps=600, max_epochs=30, min_steps=30, eval_every=40, patience=3,
+        warmup_steps=10))
+
+
+def _check_length(ids: list[int], max_length: int, rid: str) -> None:
+    if len(ids) > max_length:
+        raise InputError(f"{len(ids)} tokens exceed max_length={max_length}; raise max_length or "
+                         f"shorten the solution (no step label is dropped silently)", field=f"id {rid}")
+
+
+def head_examples(codec: Codec, records: Sequence[Record], fmt: str, max_length: int) -> list[dict]:
+    out = []
+    for r in records:
+        ids, ends = codec.solution(r.problem, r.steps)
+        _check_length(ids, max_length, r.id)
+        labels = [-100] * len(ids)
+        if fmt == "orm":
+            if r.answer_correct is None:
+                raise InputError("the ORM needs answer_correct", field=f"id {r.id}")
+            labels[ends[-1]] = int(r.answer_correct)
+        else:
+            for e, lab in zip(ends, r.labels):
+                if lab is not None:
+                    labels[e] = int(lab)
+        out.append({"input_ids": ids, "labels": labels})
+    return out
+
+
+def verdict_examples(codec: Codec, chains, rationale: bool, max_length: int) -> list[dict]:
+    out = []
+    for ch in chains:
+        r = ch.record
+        for i, (text, ok) in enumerate(zip(ch.checks, ch.verdicts)):
+            prompt = codec.check_prompt(r.problem, r.steps[: i + 1])
+            target = (codec.encode(text) if rationale else []) + [codec.ok_id if ok else codec.bad_id, codec.eos_id]
+            ids = prompt + target
+            _check_length(ids, max_length, r.id)
+            out.append({"input_ids": ids, "labels": [-100] * len(prompt) + target})
+    return out
+
+
+def make_judge(model, codec: Codec, fmt: str, **kw):
+    if fmt in ("discriminative", "orm"):
+        return HeadJudge(model, codec, name=fmt)
+    return GenerativeJudge(model, codec, name=fmt, rationale=fmt == "generative", **kw)
+
+
+def dev_f1(model, codec: Codec, fmt: str, dev: Sequence[Record]) -> float:
+    """ProcessBench F1 at threshold 0.5 (point estimate only: training may not import the
+    evaluation layer, and model selection needs no CI)."""
+    scores = make_judge(model, codec, fmt).score(dev)
+    hit_err = n_err = hit_cor = n_cor = 0
+    for r, s in zip(dev, scores):
+        pred = next((i for i, x in enumerate(s.step_scores) if x < 0.5), -1)
+        if r.first_error == -1:
+            n_cor += 1
+            hit_cor += pred == -1
+        elif r.first_error is not None:
+            n_err += 1
+            hit_err += pred == r.first_error
+    a, b = hit_err / max(1, n_err), hit_cor / max(1, n_cor)
+    return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+
+
+def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev: Sequence[Record],
+                out_dir: str | Path, *, log: Callable[[str], None] = print,
+                progress: Callable | None = None) -> dict[str, Any]:
+    """Train one judge; returns (and saves) what was used and chosen."""
+    t0 = time.time()
+    codec = load_codec(init)
+    chosen = draw_budget(pool, cfg.budget, cfg.seed)
+    info: dict[str, Any] = {"kind": "judge", "format": cfg.format, "config": cfg.model_dump(),
+                            "init": str(init), "budget_solutions": len(chosen)}
+    if cfg.format in ("discriminative", "orm"):
+        examples = head_examples(codec, chosen, cfg.format, cfg.max_length)
+        info["step_labels"] = sum(len(r.steps) for r in chosen) if cfg.format == "discriminative" else len(chosen)
+        head, loss_fn = "token", token_cls_loss
+    else:
+        chains = teacher_chains(chosen, error_rate=cfg.teacher_error_rate if cfg.format == "generative" else 0.0,
+                                seed=cfg.seed)
+        if cfg.format == "generative" and cfg.filter_chains:
+            chains, finfo = filter_chains(chains)
+            info["filter"] = finfo
+        examples = verdict_examples(codec, chains, cfg.format == "generative", cfg.max_length)
+        info["step_labels"] = sum(step_labels_through_first_error(r) for r in chosen)
+        head, loss_fn = "causal", causal_lm_loss
+    if not examples:
+        raise InputError("no training examples left (all chains filtered out?)")
+    best = None
+    trials = []
+    total_processed = 0
+    for lr in cfg.lrs:
+        torch.manual_seed(cfg.seed)
+        kwargs = {"num_labels": 2} if head == "token" else {}
+        model = load_model(init, head, **kwargs)
+        fcfg = cfg.fit.model_copy(update={"lr": lr, "seed": cfg.seed})
+        res = fit(model, examples, fcfg, pad_id=codec.pad_id, loss_fn=loss_fn,
+                  evaluate=lambda m: dev_f1(m, codec, cfg.format, dev), progress=progress)
+        total_processed += res.tokens_processed
+        trials.append({"lr": lr, "dev_f1": res.best_score, "best_step": res.best_step,
+                       "steps": res.steps, "stopped_by": res.stopped_by, "seconds": round(res.seconds, 1)})
+        log(f"  {cfg.format} N={cfg.budget} lr={lr:g}: dev F1 {res.best_score:.3f} at step "
+            f"{res.best_step}/{res.steps} ({res.stopped_by}, {res.seconds:.0f}s)")
+        if best is None or (res.best_score or 0) > (best[1].best_score or 0):
+            best = (lr, res, copy.deepcopy(model))
+    lr, res, model = best
+    info.update(selection={"metric": "dev F1 (threshold 0.5) of the judge's own scores",
+                           "dev_solutions": len(dev), "trials": trials, "chosen_lr": lr,
+                           "chosen_step": res.best_step},
+                train_examples=len(examples), tokens_processed=total_processed,
+                seconds=time.time() - t0)
+    save_checkpoint(out_dir, model, codec, info)
+    return info

@@ -1,0 +1,92 @@
+"""The policy: the base fine-tuned on gold solutions, and sampling from it.
+
+Sampled solutions are labelled by the oracle, so their errors are the policy's own (natural),
+not injected. The natural error rate and error-type mix are reported by `sample_policy`.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from prmlab.data.arith.generate import iter_records, label_record
+from prmlab.data.arith.problems import parse_problem
+from prmlab.data.arith.solutions import gold_steps
+from prmlab.data.record import Record
+from prmlab.models.checkpoint import load_codec, load_model, save_checkpoint
+from prmlab.models.generate import generate
+from prmlab.models.text import Codec
+from prmlab.training.loop import FitConfig, fit
+
+
+class PolicyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    n_problems: int = 4000
+    seed: int = 1
+    fit: FitConfig = Field(default_factory=lambda: FitConfig(
+        lr=5e-4, batch_size=32, max_steps=150, warmup_steps=10))
+
+
+def policy_examples(codec: Codec, records: Sequence[Record]) -> list[dict]:
+    out = []
+    for r in records:
+        prompt = codec.policy_prompt(r.problem)
+        ids, _ = codec.solution(r.problem, r.steps)
+        ids = ids + [codec.eos_id]
+        out.append({"input_ids": ids, "labels": [-100] * len(prompt) + ids[len(prompt):]})
+    return out
+
+
+def train_policy(cfg: PolicyConfig, base: str | Path, out_dir: str | Path, *,
+                 progress: Callable | None = None) -> dict[str, Any]:
+    t0 = time.time()
+    codec = load_codec(base)
+    problems = [r.problem for r in iter_records(cfg.n_problems, 20_000_000 + cfg.seed, error_rate=0.0,
+                                                 id_prefix="policy-train")]
+    gold = []
+    for i, text in enumerate(problems):
+        p = parse_problem(text)
+        gold.append(Record(id=str(i), problem=text, steps=gold_steps(p), labels=[], first_error=-1))
+    torch.manual_seed(cfg.seed)
+    model = load_model(base, "causal")
+    res = fit(model, policy_examples(codec, gold), cfg.fit, pad_id=codec.pad_id, progress=progress)
+    info = {"kind": "policy", "config": cfg.model_dump(), "base": str(base), "fit": res.to_dict(),
+            "seconds": time.time() - t0}
+    save_checkpoint(out_dir, model, codec, info)
+    return info
+
+
+def sample_policy(model, codec: Codec, problems: Sequence[str], *, n_per_problem: int,
+                  temperature: float, seed: int, max_new_tokens: int = 80, id_prefix: str = "sample",
+                  progress: bool = False) -> tuple[list[Record], dict[str, Any]]:
+    """`n_per_problem` sampled solutions per problem, labelled by the oracle, and a summary:
+    natural error rate, error-type mix, tokens generated."""
+    prompts, owners = [], []
+    for pi, text in enumerate(problems):
+        for j in range(n_per_problem):
+            prompts.append(codec.policy_prompt(text))
+            owners.append((pi, j))
+    g = generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+                 stop_ids=[codec.eos_id], pad_id=codec.pad_id, seed=seed, progress=progress)
+    records = []
+    for (pi, j), seq in zip(owners, g.sequences):
+        steps = codec.split_steps(seq) or ["(empty)"]
+        p = parse_problem(problems[pi])
+        pid = f"{id_prefix}-{pi}"
+        rec = label_record(f"{pid}-{j}", p, steps, source="policy",
+                           meta={"problem_id": pid, "sample": j, "temperature": temperature,
+                                 "generated_tokens": len(seq)})
+        records.append(rec)
+    reasons = collections.Counter(r.meta["oracle_reason"] or "correct" for r in records)
+    n = len(records)
+    summary = {"n": n, "natural_error_rate": sum(r.first_error != -1 for r in records) / max(1, n),
+               "answer_accuracy": sum(bool(r.answer_correct) for r in records) / max(1, n),
+               "right_answer_wrong_process": sum(bool(r.answer_correct) and r.first_error != -1 for r in records) / max(1, n),
+               "error_types": dict(reasons.most_common()),
+               "generated_tokens": g.n_generated_tokens, "prompt_tokens": g.n_prompt_tokens}
+    return records, summary

@@ -1,0 +1,215 @@
+"""The training loop and checkpoints: accumulation, determinism, round trips, judges end to end.
+
+Every model here is the `tiny` preset (~0.02M parameters) and every fit a few steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+from transformers import (AutoModelForCausalLM, AutoModelForTokenClassification, LlamaForCausalLM,
+                          LlamaForTokenClassification)
+
+from prmlab.data.arith.generate import iter_records
+from prmlab.errors import InputError
+from prmlab.models.checkpoint import load_model, save_checkpoint
+from prmlab.models.presets import llama_config
+from prmlab.supervision.budget import step_labels_through_first_error
+from prmlab.training.base import arith_codec
+from prmlab.training.judges import JudgeConfig, head_examples, train_judge
+from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return arith_codec()
+
+
+def tiny_config(codec, **kw):
+    cfg = llama_config("tiny", codec.vocab_size, pad_id=codec.pad_id, bos_id=codec.bos[0],
+                       eos_id=codec.eos_id, max_positions=256)
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def tiny_causal(codec, seed=0):
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(tiny_config(codec))
+
+
+def tiny_token(codec, seed=0, dropout=0.0):
+    # transformers gives the token-classification head dropout 0.1 unless told otherwise; off
+    # here so that runs which draw random numbers in a different order can be compared
+    torch.manual_seed(seed)
+    return LlamaForTokenClassification(tiny_config(codec, num_labels=2, classifier_dropout=dropout))
+
+
+def lm_examples(codec, n, seed=0):
+    """Whole solutions as causal-LM examples (labels = inputs): lengths differ."""
+    out = []
+    for r in iter_records(n, seed):
+        ids, _ = codec.solution(r.problem, r.steps)
+        out.append({"input_ids": ids + [codec.eos_id], "labels": ids + [codec.eos_id]})
+    return out
+
+
+def assert_same_weights(a, b, atol=0.0):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        if atol:
+            torch.testing.assert_close(sa[k], sb[k], atol=atol, rtol=0, msg=k)
+        else:
+            assert torch.equal(sa[k], sb[k]), k
+
+
+def moved(a, b) -> bool:
+    return any(not torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+# ---- (a) batch 8 x accumulation 1 == batch 1 x accumulation 8 -------------------------------
+
+@pytest.mark.parametrize("head", ["causal", "token"])
+def test_grad_accumulation_matches_big_batch(codec, head):
+    if head == "causal":
+        model, examples, loss_fn = tiny_causal(codec), lm_examples(codec, 8), causal_lm_loss
+    else:
+        model, loss_fn = tiny_token(codec), token_cls_loss
+        examples = head_examples(codec, list(iter_records(8, 0)), "discriminative", 512)
+    lengths = {len(e["input_ids"]) for e in examples}
+    assert len(examples) == 8 and len(lengths) > 1  # padding matters
+    start = copy.deepcopy(model)
+    big, small = copy.deepcopy(model), copy.deepcopy(model)
+    base = dict(lr=1e-3, warmup_steps=0, max_steps=2, bf16=False, seed=0, weight_decay=0.01)
+    # 8 examples: each step of either run sees all 8 (a fresh permutation per step)
+    r_big = fit(big, examples, FitConfig(batch_size=8, grad_accum=1, **base),
+                pad_id=codec.pad_id, loss_fn=loss_fn)
+    r_small = fit(small, examples, FitConfig(batch_size=1, grad_accum=8, **base),
+                  pad_id=codec.pad_id, loss_fn=loss_fn)
+    assert r_big.steps == r_small.steps == 2
+    assert r_big.tokens == r_small.tokens  # same targets counted
+    assert r_big.tokens_processed == r_small.tokens_processed == 2 * sum(
+        len(e["input_ids"]) for e in examples)
+    assert moved(start, big)
+    assert_same_weights(big, small, atol=1e-5)
+
+
+# ---- (b) checkpoints round trip -------------------------------------------------------------
+
+def _logits(model, ids):
+    model.eval()
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+
+
+def test_checkpoint_round_trip_causal_and_token(codec, tmp_path):
+    ids = torch.tensor([codec.solution(r.problem, r.steps)[0][:30] for r in iter_records(2, 0)])
+    for head, model, auto in (("causal", tiny_causal(codec), AutoModelForCausalLM),
+                              ("token", tiny_token(codec), AutoModelForTokenClassification)):
+        out = tmp_path / head
+        save_checkpoint(out, model, codec, {"kind": "test", "head": head})
+        files = {p.name for p in out.iterdir()}
+        assert any(f.endswith(".safetensors") for f in files), files
+        assert "pytorch_model.bin" not in files
+        assert {"config.json", "prmlab.json", "prmlab_text.json", "tokenizer.json"} <= files
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+        want = _logits(model, ids)
+        got = _logits(load_model(out, head), ids)
+        assert torch.equal(want, got)
+        plain = auto.from_pretrained(str(out))  # plain transformers, no prmlab
+        assert torch.equal(want, _logits(plain, ids))
+        info = json.loads((out / "prmlab.json").read_text())
+        assert info["kind"] == "test" and "provenance" in info
+
+
+def test_load_model_refuses_folder_without_safetensors(codec, tmp_path):
+    model = tiny_causal(codec)
+    model.config.save_pretrained(str(tmp_path))
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(InputError, match="safetensors"):
+        load_model(tmp_path)
+    with pytest.raises(InputError):
+        load_model(tmp_path / "missing")
+
+
+# ---- (c) determinism ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head", ["causal", "token"])
+def test_same_seed_same_weights_other_seed_differs(codec, head):
+    if head == "causal":
+        examples, init, loss_fn = lm_examples(codec, 8), tiny_causal(codec), causal_lm_loss
+    else:  # with the head's dropout on, as judges train: fit's seed fixes the masks too
+        examples = head_examples(codec, list(iter_records(8, 0)), "discriminative", 512)
+        init, loss_fn = tiny_token(codec, dropout=0.1), token_cls_loss
+
+    def run(seed):
+        m = copy.deepcopy(init)
+        fit(m, examples, FitConfig(lr=3e-3, warmup_steps=1, batch_size=2, max_steps=3, seed=seed,
+                                   bf16=False), pad_id=codec.pad_id, loss_fn=loss_fn)
+        return m
+
+    a, b, c = run(0), run(0), run(1)
+    for (n, x), y in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(x, y), n
+    assert moved(a, init)
+    assert moved(a, c)  # another seed draws other batches
+
+
+# ---- (d) judges end to end ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def base_ckpt(tmp_path_factory, codec):
+    out = tmp_path_factory.mktemp("base") / "base"
+    save_checkpoint(out, tiny_causal(codec), codec, {"kind": "base"})
+    return out
+
+
+POOL = list(iter_records(16, 11))
+DEV = list(iter_records(6, 12))
+
+
+def judge_cfg(fmt, **kw):
+    return JudgeConfig(format=fmt, budget=len(POOL), lrs=[1e-3], seed=0, **kw,
+                       fit=FitConfig(batch_size=8, max_steps=4, eval_every=2, warmup_steps=1,
+                                     bf16=False))
+
+
+@pytest.mark.parametrize("fmt", ["discriminative", "generative", "direct", "orm"])
+def test_train_judge_each_format(base_ckpt, tmp_path, fmt):
+    out = tmp_path / fmt
+    info = train_judge(judge_cfg(fmt), base_ckpt, POOL, DEV, out, log=lambda s: None)
+    saved = json.loads((out / "prmlab.json").read_text())
+    assert any(p.suffix == ".safetensors" for p in out.iterdir())
+    assert not (out / "pytorch_model.bin").exists()
+    assert saved["kind"] == "judge" and saved["format"] == fmt
+    assert saved["budget_solutions"] == 16
+    expected = {"discriminative": sum(len(r.steps) for r in POOL),
+                "generative": sum(step_labels_through_first_error(r) for r in POOL),
+                "direct": sum(step_labels_through_first_error(r) for r in POOL),
+                "orm": len(POOL)}[fmt]
+    assert saved["step_labels"] == expected
+    assert saved["selection"]["chosen_lr"] == 1e-3
+    (trial,) = saved["selection"]["trials"]
+    assert trial["steps"] == 4 and trial["best_step"] in (2, 4)
+    assert saved["selection"]["chosen_step"] == trial["best_step"]
+    if fmt == "generative":
+        f = saved["filter"]
+        assert 0 < f["kept_fraction"] <= 1 and f["chains"] == 16
+        assert f["kept"] == round(f["kept_fraction"] * 16)
+    else:
+        assert "filter" not in saved
+    assert info["step_labels"] == saved["step_labels"]
+    head = "token" if fmt in ("discriminative", "orm") else "causal"
+    load_model(out, head)  # loads with the head it was trained with
+
+
+def test_teacher_errors_are_filtered(base_ckpt, tmp_path):
+    cfg = judge_cfg("generative", teacher_error_rate=1.0)
+    cfg.fit.max_steps = 2
+    info = train_judge(cfg, base_ckpt, POOL, DEV, tmp_path / "gen", log=lambda s: None)
+    assert 0 < info["filter"]["kept_fraction"] < 1
+    assert info["filter"]["kept"] < info["filter"]["chains"] == 16
