@@ -106,6 +106,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     model = build_model()
     n_params = sum(p.numel() for p in model.parameters())
     prompts = make_prompts(args.batch, args.prompt_len)
@@ -151,9 +152,11 @@ def main(argv=None):
     rows.append((f"prmlab fp32 stop={stop[0]}", args.batch, t_st, rate_st))
     rows.append((f"model.generate fp32 stop={stop[0]}", args.batch, t_st_hf, rate_st_hf))
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"Llama {n_params / 1e6:.2f}M params, {args.batch} prompts of ~{args.prompt_len} tokens, "
-        f"{n_new} new tokens, greedy, torch threads {torch.get_num_threads()}"
+        f"{n_new} new tokens, greedy, torch threads {torch.get_num_threads()}, "
+        f"load average {load_start:.2f} -> {load:.2f} (other work on the CPU distorts timings)"
     )
     print(f"{'setting':<34}{'batch':>6}{'seconds':>9}{'tok/s':>9}")
     for name, b, t, r in rows:
@@ -178,6 +181,7 @@ def main(argv=None):
                 "match": match,
                 "match_stop": match_stop == len(prompts),
                 "threads": torch.get_num_threads(),
+                "load_avg": round(load, 2),
             }
         )
     )

@@ -145,7 +145,7 @@ def test_flag_errors(files, tmp_path):
                "--threshold", "0.3", "--tune-on", data, scores)
     assert "not both" in str(r.exception)
     r = invoke("eval", "--judge", "ckpt/model", "--data", data, "--out", tmp_path / "o")
-    assert "checkpoint judges are not wired yet" in str(r.exception)
+    assert "must be a checkpoint folder" in str(r.exception)
     r = invoke("eval", "--judge", "baseline:sometimes", "--data", data, "--out", tmp_path / "o")
     assert "unknown baseline" in str(r.exception)
 
@@ -160,7 +160,7 @@ def test_main_exit_status_2(files, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["eval", "--judge", "ckpt", "--data", str(data), "--out", str(tmp_path / "o")])
     assert e.value.code == 2
-    assert "checkpoint judges are not wired yet" in capsys.readouterr().err
+    assert "must be a checkpoint folder" in capsys.readouterr().err
 
 
 def test_tune_on_dev(files, tmp_path):

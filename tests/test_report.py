@@ -119,6 +119,7 @@ def test_labels_needed_interpolates_log_linearly():
     # first crossing only, on a non-monotone curve: 0.3@16, 0.7@64 -> 0.5 at 32
     assert labels_needed([(16, 0.3), (64, 0.7), (256, 0.4)], 0.5)["value"] == pytest.approx(32.0)
     assert labels_needed([], 0.5)["text"] == "—"
+    assert labels_needed([(16, 0.5), (64, 0.7 + 0.1)], 0.8)["text"] == "64"  # float rounding
     d, g = labels_needed([(16, 0.3), (256, 0.7)], 0.9), labels_needed(pts, 0.8)
     assert needed_ratio(d, g)["text"] == ">4.0×"
 
@@ -243,11 +244,13 @@ def test_minimal_and_partial_folders(tmp_path):
     res = build_report(out)
     assert res["figures"] == [] and "no judge has a defined F1" in res["headline"]
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert "baseline:never F1: no errors" in md and "Floor: no trivial baseline" in md
+    assert "F1: no errors (all rows)" in md and "Floor: no trivial baseline has a defined F1" in md
     for fmt, f in (("generative", 0.7), ("discriminative", 0.75)):
         write(out / "cells" / f"{fmt}-N64-s0" / "cell.json",
               {"kind": "judge", "format": fmt, "budget": 64, "seed": 0, "metrics": metrics(f)})
     res = build_report(out)
     assert "single label budget" in res["headline"] and "does not hold" in res["headline"]
-    assert sorted(Path(p).name for p in res["figures"]) == sorted(
-        ["f1_vs_budget.png", "acc_vs_budget.png", "f1_vs_step_labels.png"])
+    # no step_labels recorded: no step-label figure, and the old one is not left behind
+    assert sorted(Path(p).name for p in res["figures"]) == ["acc_vs_budget.png", "f1_vs_budget.png"]
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["acc_vs_budget.png",
+                                                                  "f1_vs_budget.png"]

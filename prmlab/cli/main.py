@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -44,7 +45,20 @@ def _register() -> None:
         report_cli.register(app)  # `report OUT`
 
 
+def _quiet_libraries() -> None:
+    """prmlab draws its own progress bars; the libraries' per-load bars are noise."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
+    _quiet_libraries()
     _register()
     try:
         rc = app(args=argv, standalone_mode=False)

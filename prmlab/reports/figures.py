@@ -101,7 +101,7 @@ def plot_panels(panels: Sequence[Panel], path: str | os.PathLike, *, log_base: i
     from matplotlib.ticker import FixedLocator, NullLocator
 
     fig, axes = _figure(len(panels), ncols)
-    for i, (ax, p) in enumerate(zip(axes, panels)):
+    for ax, p in zip(axes, panels):
         xs_all: set[float] = set()
         for s in p.series:
             pts = [(x, y, (s.lo[j] if s.lo else None), (s.hi[j] if s.hi else None))
@@ -141,8 +141,15 @@ def plot_panels(panels: Sequence[Panel], path: str | os.PathLike, *, log_base: i
         ax.set_ylabel(p.ylabel, fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        if i == legend_panel and ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="best", framealpha=0.85)
+        if not xs_all:
+            ax.set_xticks([])
+            ax.text(0.5, 0.5, "no defined values", transform=ax.transAxes, ha="center",
+                    va="center", color="#777777", fontsize=9)
+    # one legend: on `legend_panel`, or the first panel after it (cyclically) that has lines
+    for j in list(range(legend_panel, len(axes))) + list(range(legend_panel)):
+        if axes[j].get_legend_handles_labels()[0]:
+            axes[j].legend(fontsize=7, loc="best", framealpha=0.85)
+            break
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()

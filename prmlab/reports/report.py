@@ -19,7 +19,7 @@ from prmlab.atomic import write_text
 from prmlab.evaluation.aggregate import AGGREGATIONS
 from prmlab.reports import figures as F
 from prmlab.reports.load import (DIRECTIONS, EVAL_SETS, GOLD, METRICS, Cell, Group, Run, combine,
-                                 format_order, judge_groups, load_run, mean_of, metric_of)
+                                 format_order, judge_groups, load_run, metric_of)
 from prmlab.reports.tables import (Link, Table, arrow, fmt_budget, fmt_ci, fmt_int, fmt_lr,
                                    fmt_metric, fmt_num, labels_needed, needed_ratio, table_html,
                                    table_md)
@@ -189,6 +189,22 @@ def headline(curves: Mapping[str, Sequence[tuple[float, Any]]], targets: Sequenc
     return out
 
 
+def report_headline(s: Summary) -> str:
+    """`headline` on policy samples; when no judge has a defined F1 there, say why and give the
+    headline on all solutions instead."""
+    curves = {f: s.curve(f) for f in s.formats}
+    if any(_pts(c) for c in curves.values()) or not s.formats:
+        return headline(curves, s.targets)
+    reasons = sorted({m.get("reason", "undefined") for c in curves.values() for _, m in c})
+    out = (f"On policy-sampled solutions, F1 is undefined for every judge "
+           f"({'; '.join(reasons)}).")
+    curves_all = {f: s.curve(f, "all") for f in s.formats}
+    if any(_pts(c) for c in curves_all.values()):
+        out += " " + headline(curves_all, s.targets, where="On all evaluation solutions "
+                              "(policy samples and injected errors)")
+    return out
+
+
 def ceiling_floor(s: Summary, eval_set: str = "policy") -> list[str]:
     """Sentences for the ceiling (best judge at the largest budget), the floor (best trivial
     baseline) and the zero-label judge, on one evaluation set."""
@@ -211,7 +227,7 @@ def ceiling_floor(s: Summary, eval_set: str = "policy") -> list[str]:
         out.append(f"Floor: the best trivial baseline is {flat_name(c)}, F1 {fmt_metric(m)} on "
                    f"{where}.")
     else:
-        out.append("Floor: no trivial baseline with a defined F1 has finished.")
+        out.append(f"Floor: no trivial baseline has a defined F1 on {where}.")
     for c in s.flat:
         if c.kind == "zero-label":
             m = combine([metric_of(c, eval_set, "f1")])
@@ -269,7 +285,13 @@ def judge_table(s: Summary, eval_set: str) -> Table:
     notes = ["Each metric: value [95% bootstrap CI over problems]; ↑ higher is better, ↓ lower "
              "is better. Threshold 0.5 for F1/acc_err/acc_cor.", SEED_NOTE]
     if notes_undef:
-        notes.append("Undefined (—): " + "; ".join(f"{r} {k}: {why}" for r, k, why in notes_undef) + ".")
+        by: dict[tuple[str, str], list[str]] = {}
+        for r, k, why in notes_undef:
+            by.setdefault((k, why), []).append(r)
+        n_rows = len(rows)
+        parts = [f"{k}: {why} ({'all rows' if len(rs) == n_rows else ', '.join(rs)})"
+                 for (k, why), rs in by.items()]
+        notes.append("Undefined (—): " + "; ".join(parts) + ".")
     return Table(headers, rows, notes, right=tuple(range(1, len(headers))))
 
 
@@ -507,6 +529,7 @@ def make_figures(s: Summary, fig_dir: Path) -> list[tuple[str, str, bytes]]:
         figs.append(("acc_vs_budget.png", "acc_err (exact first-error index on wrong solutions) "
                      "and acc_cor (no flag on correct solutions) vs labelled solutions.",
                      F.plot_panels(panels, fig_dir / "acc_vs_budget.png", ncols=3)))
+    if any(g.mean("step_labels") for g in s.groups):
         panels = [F.Panel(SET_TITLES[e], _series(s, e, "f1", x="step_labels"), _hlines(s, e, "f1"),
                           "F1", "step labels used (log)") for e in EVAL_SETS]
         figs.append(("f1_vs_step_labels.png", "The same F1, counting the budget in step labels "
@@ -565,7 +588,7 @@ Block = tuple
 
 
 def _blocks(s: Summary, figs: Sequence[tuple[str, str, bytes]], head: str,
-            needed: Table) -> list[Block]:
+            needed: Mapping[str, Table]) -> list[Block]:
     run, cfg, prov = s.run, s.run.config, s.run.provenance
     b: list[Block] = [("h1", f"prmlab report — preset {cfg.get('preset', '?')}"),
                       ("headline", head), ("ul", ceiling_floor(s))]
@@ -580,7 +603,9 @@ def _blocks(s: Summary, figs: Sequence[tuple[str, str, bytes]], head: str,
                 ["git revision", str(prov.get("git_revision") or "—")],
                 ["command", " ".join(map(str, prov.get("command") or [])) or "—"]]
     b += [("h2", "Run"), ("table", Table(["", ""], run_rows))]
-    b += [("h2", "Labels needed (policy samples)"), ("table", needed)]
+    b.append(("h2", "Labels needed"))
+    for e in EVAL_SETS:
+        b += [("h3", f"{SET_TITLES[e]}"), ("table", needed[e])]
     if figs:
         b.append(("h2", "Figures"))
         b += [("fig", name, cap) for name, cap, _ in figs]
@@ -617,6 +642,8 @@ def render_md(blocks: Sequence[Block]) -> str:
             parts.append(f"# {blk[1]}\n")
         elif kind == "h2":
             parts.append(f"## {blk[1]}\n")
+        elif kind == "h3":
+            parts.append(f"### {blk[1]}\n")
         elif kind == "headline":
             parts.append(f"**Headline.** {blk[1]}\n")
         elif kind == "ul":
@@ -651,6 +678,8 @@ def render_html(blocks: Sequence[Block], figs: Mapping[str, bytes]) -> str:
             parts.append(f"<h1>{html.escape(blk[1])}</h1>")
         elif kind == "h2":
             parts.append(f"<h2>{html.escape(blk[1])}</h2>")
+        elif kind == "h3":
+            parts.append(f"<h3>{html.escape(blk[1])}</h3>")
         elif kind == "headline":
             parts.append(f'<p class="headline"><strong>Headline.</strong> {html.escape(blk[1])}</p>')
         elif kind == "ul":
@@ -669,7 +698,8 @@ def build_report(out_dir: str | os.PathLike) -> dict[str, Any]:
     """Rebuild OUT/figures/*.png, OUT/report.md and OUT/report.html from the run folder alone.
 
     Returns {"report_md", "report_html", "figures" (paths), "headline", "ceiling_floor",
-    "labels_needed" ({target: {format|"ratio": result}}), "cells", "unfinished"}.
+    "labels_needed" (policy set: {target: {format|"ratio": result}}), "labels_needed_by_set"
+    ({eval set: the same}), "cells", "unfinished"}.
     Raises InputError when OUT has no config.json or no finished cell.
     """
     out = Path(out_dir)
@@ -681,16 +711,19 @@ def build_report(out_dir: str | os.PathLike) -> dict[str, Any]:
     for name in FIGURE_NAMES:  # a figure this run no longer has must not linger
         if name not in made and (fig_dir / name).is_file():
             (fig_dir / name).unlink()
-    needed, needed_res = labels_needed_table(s)
-    head = headline({f: s.curve(f) for f in s.formats}, s.targets)
+    needed, needed_res = {}, {}
+    for e in EVAL_SETS:
+        needed[e], needed_res[e] = labels_needed_table(s, e)
+    head = report_headline(s)
     blocks = _blocks(s, figs, head, needed)
     write_text(out / "report.md", render_md(blocks))
     write_text(out / "report.html", render_html(blocks, {n: d for n, _, d in figs}))
     return {"report_md": str(out / "report.md"), "report_html": str(out / "report.html"),
             "figures": [str(fig_dir / n) for n, _, _ in figs], "headline": head,
-            "ceiling_floor": ceiling_floor(s), "labels_needed": needed_res,
+            "ceiling_floor": ceiling_floor(s), "labels_needed": needed_res["policy"],
+            "labels_needed_by_set": needed_res,
             "cells": [c.id for c in run.cells], "unfinished": list(run.unfinished)}
 
 
-__all__ = ["build_report", "headline", "ceiling_floor", "summarize", "Summary", "make_figures",
+__all__ = ["build_report", "headline", "report_headline", "ceiling_floor", "summarize", "Summary", "make_figures",
            "render_md", "render_html", "judge_table", "labels_needed_table"]

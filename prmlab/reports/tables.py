@@ -101,7 +101,8 @@ def labels_needed(points: Sequence[tuple[float, float | None]], target: float) -
     kind "exact": first crossing, log-linearly interpolated between the adjacent budgets
     (log N = log b0 + (target - f0) / (f1 - f0) * (log b1 - log b0)); "le_min": the smallest
     budget already reaches it ("≤min"); "gt_max": never reached (">max"); "none": no points.
-    Points with an undefined F1 or a non-positive budget are skipped.
+    Points with an undefined F1 or a non-positive budget are skipped. F1 within 1e-9 of the
+    target counts as reaching it.
     """
     pts = sorted((float(b), float(f)) for b, f in points if f is not None and b is not None
                  and b > 0 and math.isfinite(f))
@@ -109,6 +110,7 @@ def labels_needed(points: Sequence[tuple[float, float | None]], target: float) -
         return {"kind": "none", "value": None, "text": "—", "min": None, "max": None}
     lo, hi = pts[0][0], pts[-1][0]
     base = {"min": lo, "max": hi}
+    target -= 1e-9  # an F1 equal to the target up to float rounding (0.7 + 0.1) reaches it
     if pts[0][1] >= target:
         return {**base, "kind": "le_min", "value": lo, "text": f"≤{fmt_budget(lo)}"}
     for (b0, f0), (b1, f1) in zip(pts, pts[1:]):
