@@ -331,18 +331,18 @@ def other_sources_table(s: Summary) -> Table:
 
 def compute_table(s: Summary) -> Table:
     headers = ["judge", "labelled solutions", "train tokens processed", "scoring tokens generated",
-               "scoring prompt tokens", "parse failures", "train s", "score s"]
+               "scoring prompt tokens", "parse failures"]
     rows = [[g.format, fmt_budget(g.budget), fmt_int(g.mean("compute", "train_tokens_processed")),
              fmt_int(g.mean("compute", "generated_tokens")), fmt_int(g.mean("compute", "prompt_tokens")),
-             fmt_int(g.mean("compute", "parse_failures")), fmt_num(g.mean("train_seconds"), 1),
-             fmt_num(g.mean("score_seconds"), 1)] for g in s.groups]
+             fmt_int(g.mean("compute", "parse_failures"))] for g in s.groups]
     for c in s.flat:
         comp = c.info.get("compute") or {}
         if comp:
             rows.append([flat_name(c), "0", "—", fmt_int(comp.get("generated_tokens")),
-                         fmt_int(comp.get("prompt_tokens")), fmt_int(comp.get("parse_failures")),
-                         "—", fmt_num(c.info.get("seconds"), 1)])
-    return Table(headers, rows, ["Means over seeds; — where a judge does not report it."],
+                         fmt_int(comp.get("prompt_tokens")), fmt_int(comp.get("parse_failures"))])
+    return Table(headers, rows, ["Means over seeds; — where a judge does not report it. Compute is "
+                                 "counted in tokens, which a rerun reproduces; wall-clock seconds "
+                                 "are in each cell.json."],
                  right=tuple(range(1, len(headers))))
 
 
@@ -415,7 +415,7 @@ def base_table(rep: Mapping[str, Any]) -> Table:
         rows.append([name, fmt_num(v), fmt_num(bar, 2), "yes" if v >= bar else "no"])
     notes = [f"Meets the bar (worked arithmetic and copy ≥ {bar:g}): "
              f"{'yes' if rep.get('meets_bar') else 'no'}. Parameters {fmt_int(rep.get('params'))}, "
-             f"pretraining tokens {fmt_int(rep.get('tokens'))}, {fmt_num(rep.get('seconds'), 0)} s."]
+             f"pretraining tokens {fmt_int(rep.get('tokens'))}."]
     return Table(["probe", "exact match", "bar", "meets bar"], rows, notes, right=(1, 2))
 
 

@@ -75,7 +75,9 @@ def sample_policy(model, codec: Codec, problems: Sequence[str], *, n_per_problem
                  stop_ids=[codec.eos_id], pad_id=codec.pad_id, seed=seed, progress=progress)
     records = []
     for (pi, j), seq in zip(owners, g.sequences):
-        steps = codec.split_steps(seq) or ["(empty)"]
+        # The canonical record has no empty steps: an empty generated step is kept, visibly, as
+        # "(empty)", which the oracle calls unparseable.
+        steps = [s if s.strip() else "(empty)" for s in codec.split_steps(seq)] or ["(empty)"]
         p = parse_problem(problems[pi])
         pid = f"{id_prefix}-{pi}"
         rec = label_record(f"{pid}-{j}", p, steps, source="policy",

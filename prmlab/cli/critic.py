@@ -1,0 +1,201 @@
+r"""`prmlab critic`: the ProcessBench critic protocol with any Hugging Face causal LM.
+
+The model reads each solution as tagged paragraphs and writes the index of the first wrong one
+(or -1) in `\boxed{}` (see `prmlab.judges.critic` for the prompt, the parser, the K-sample vote
+and the parse-failure policy: a failure is a wrong prediction, counted and reported).
+Writes OUT/metrics.json — F1, acc_err, acc_cor with bootstrap CIs and the trivial baselines via
+`evaluate_scores`, plus a "critic" section (parse failures, the predicted-index histogram,
+tokens, tokens/s, wall time) — and OUT/samples.jsonl (id, prediction, sample predictions, raw
+outputs, step_scores). samples.jsonl is a valid `prmlab eval --scores` file.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from prmlab.errors import InputError
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `critic` command to the top-level app."""
+    app.command("critic", help="ProcessBench critic protocol: ask a causal LM (HF folder or "
+                               "GGUF) for the first wrong paragraph; F1/acc_err/acc_cor with "
+                               "CIs.")(critic_command)
+
+
+def critic_command(
+    model: Path = typer.Option(..., "--model", help="A Hugging Face causal LM folder "
+                               "(safetensors), or a .gguf file / a folder with --gguf-file."),
+    gguf_file: Optional[str] = typer.Option(None, "--gguf-file", help="GGUF file name inside "
+                                            "--model (needs the gguf package)."),
+    data: Path = typer.Option(..., "--data", help="Labelled solutions (ProcessBench JSON or any "
+                                                  "format read_any reads)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, samples.jsonl."),
+    k: int = typer.Option(1, "--k", help="Critiques sampled per solution; majority vote "
+                          "(ties: smallest index)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling "
+                                                "temperature (default: greedy for --k 1, 1.0 "
+                                                "above, as ProcessBench)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N solutions."),
+    max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="Tokens per critique."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Critiques decoded together."),
+    seed: int = typer.Option(0, "--seed", help="Sampling, bootstrap and random-baseline seed."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Data format (default: sniffed)."),
+    resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads "
+                                          "(default: torch's choice)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code",
+                                           help="Run the model folder's own code (off unless "
+                                                "given)."),
+) -> None:
+    from prmlab.atomic import write_json, write_jsonl
+    from prmlab.data.formats import read_any
+    from prmlab.evaluation.processbench import processbench_point
+    from prmlab.evaluation.run import evaluate_scores
+    from prmlab.judges.critic import (CriticJudge, critic_step_scores, load_causal_lm,
+                                      prediction_histogram)
+    from prmlab.judges.protocol import StepScores
+
+    if limit is not None and limit < 1:
+        raise InputError("--limit must be at least 1")
+    if batch_size < 1:
+        raise InputError("--batch-size must be at least 1")
+    if resamples < 0:
+        raise InputError("--resamples must be >= 0")
+    if threads is not None:
+        if threads < 1:
+            raise InputError("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
+    records = read_any(data, fmt)
+    n_all = len(records)
+    if limit is not None:
+        records = records[:limit]
+
+    t_start = time.perf_counter()
+    lm, tok = load_causal_lm(model, gguf_file=gguf_file, trust_remote_code=trust_remote_code)
+    load_s = time.perf_counter() - t_start
+    judge = CriticJudge(lm, tok, k=k, temperature=temperature, max_new_tokens=max_new_tokens,
+                        batch_size=batch_size, seed=seed)
+    with _progress() as on_batch:
+        preds = judge.predict(records, on_batch=on_batch)
+    stats = dict(judge.stats)
+    too_long = stats["prompts_over_context"]
+    if too_long:
+        print(f"prmlab: warning: {too_long} prompt(s) plus --max-new-tokens exceed the model's "
+              f"context of {stats['context_length']} tokens (not truncated): "
+              f"{', '.join(stats['prompts_over_context_ids'][:5])}", file=sys.stderr)
+
+    predictions = [p.prediction for p in preds]
+    scores = critic_step_scores(records, predictions)
+    step_scores = [StepScores(r.id, s) for r, s in zip(records, scores)]
+    config: dict[str, Any] = {
+        "command": "critic", "argv": list(sys.argv[1:]), "judge": "critic",
+        "model": str(model), "gguf_file": gguf_file, "trust_remote_code": trust_remote_code,
+        "data_path": str(data), "data_format": fmt, "limit": limit,
+        "solutions_in_file": n_all, "k": judge.k, "temperature": judge.temperature,
+        "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed,
+        "threads": threads, "bootstrap_resamples": resamples, "bootstrap_seed": seed,
+        "baseline_seed": seed, "prompt": "QwenLM/ProcessBench critique_template.txt",
+        "parse_failure_policy": "wrong prediction (None never equals the label)",
+        "vote": "majority over parsed samples; ties -> smallest index (-1 included)",
+    }
+    metrics = evaluate_scores(records, step_scores, None, config)
+
+    # The same numbers straight from the predictions (a failure can never match: -2).
+    known = [(r.first_error, -2 if p is None else p) for r, p in zip(records, predictions)
+             if r.first_error is not None]
+    direct = processbench_point([a for a, _ in known], [b for _, b in known]) if known else {}
+    for key, v in direct.items():
+        got = metrics[key]["value"]
+        if not ((v != v and got is None) or (got is not None and abs(got - v) < 1e-12)):
+            raise AssertionError(f"critic {key}: scores give {got}, predictions give {v}")
+
+    stats["wall_seconds_total"] = time.perf_counter() - t_start
+    stats["load_seconds"] = load_s
+    stats["prediction_histogram"] = prediction_histogram(predictions)
+    stats["label_histogram"] = prediction_histogram([r.first_error for r in records])
+    metrics["critic"] = stats
+    metrics["note"] = ("f1/acc_err/acc_cor are the ProcessBench critic metrics. auroc/ece are of "
+                       "0/1 step scores made from the predicted index (parse failures scored "
+                       "from the label so as to be wrong) and mean little.")
+    rows = []
+    for r, p, s in zip(records, preds, scores):
+        rows.append({"id": r.id, "first_error": r.first_error, "prediction": p.prediction,
+                     "parse_failed": p.failed, "sample_predictions": p.sample_predictions,
+                     "outputs": p.outputs, "prompt_tokens": p.prompt_tokens,
+                     "generated_tokens": p.generated_tokens, "finished": p.finished,
+                     "step_scores": s})
+    write_jsonl(out / "samples.jsonl", rows)
+    write_json(out / "metrics.json", metrics)
+    _print(metrics, out)
+
+
+class _progress:
+    """A rich bar on a terminal; one plain line per batch otherwise (logs of background runs)."""
+
+    def __enter__(self):
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.bar = None
+        if self.console.is_terminal:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self.bar = Progress(TextColumn("critic"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("batches {task.fields[rate]} tok/s"),
+                                TimeElapsedColumn(), TimeRemainingColumn(), console=self.console)
+            self.task = self.bar.add_task("critic", total=None, rate="-")
+            self.bar.start()
+        return self.update
+
+    def update(self, done: int, total: int, n_gen: int, seconds: float) -> None:
+        rate = n_gen / seconds if seconds > 0 else 0.0
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total, rate=f"{rate:,.1f}")
+        else:
+            eta = seconds / done * (total - done)
+            print(f"critic: batch {done}/{total}, {n_gen} tokens, {rate:.1f} tok/s, "
+                  f"{seconds:.0f}s elapsed, eta {eta:.0f}s", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _print(m: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def fmt(x: dict[str, Any]) -> str:
+        if x.get("value") is None:
+            return "— (" + str(x.get("reason", "undefined")) + ")"
+        ci = x.get("ci")
+        return f"{x['value']:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+    c = m["critic"]
+    n = m["n"]
+    t = Table(title=f"ProcessBench critic, K={c['k']}, T={c['temperature']:g}",
+              caption=f"{n['evaluated']} solutions ({n['with_error']} with an error, "
+                      f"{n['correct']} correct); parse failures {c['parse_failures']} "
+                      f"({100 * (c['parse_failure_rate'] or 0):.1f}%)")
+    t.add_column("judge")
+    for key in ("f1", "acc_err", "acc_cor"):
+        t.add_column(key, justify="right")
+    t.add_row("critic", *(fmt(m[key]) for key in ("f1", "acc_err", "acc_cor")))
+    for name, b in m["baselines"].items():
+        t.add_row(name, *(fmt(b[key]) for key in ("f1", "acc_err", "acc_cor")))
+    console = Console(width=max(100, Console().width))
+    console.print(t)
+    console.print(f"predicted index: {c['prediction_histogram']}")
+    rate = c["generated_tokens_per_second"]
+    console.print(f"{c['generated_tokens']} tokens generated in {c['generation_seconds']:.1f}s "
+                  f"({rate or 0:.1f} tok/s); wall {c['wall_seconds_total']:.1f}s")
+    console.print(f"wrote {out / 'metrics.json'} and {out / 'samples.jsonl'}")
