@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from prmlab.data.arith.generate import iter_records, relabel
-from prmlab.data.arith.oracle import judge_steps, step_error
+from prmlab.data.arith.oracle import assign_steps, judge_steps, step_error
 from prmlab.data.arith.problems import Difficulty, parse_problem, render_problem, sample_problem
 from prmlab.data.arith.solutions import ERROR_TYPES, gold_steps, inject
 from prmlab.data.arith.teacher import check, verdict_from_text
@@ -37,26 +37,28 @@ def test_injected_error_is_found_where_it_was_put_unless_harmless(seed, d, etype
     p = sample_problem(rng, d)
     steps, at = inject(p, etype, rng)
     j = judge_steps(p, steps)
-    if j.first_error == -1:
-        # harmless: the oracle must find every step valid on its own
+    assert all(j.labels[:at]), "steps before the injected one must stay correct"
+    if j.first_error != at:
+        # harmless: the oracle finds the injected step valid on its own (e.g. it happens to
+        # compute another quantity of the problem); a later step may still go wrong
+        assert j.first_error == -1 or j.first_error > at, (steps, at, j)
         computed = set()
-        for s in steps:
-            assert step_error(p, s, computed) is None
-            computed.add(s.split("=")[0].strip())
+        for s, q in zip(steps[:at], assign_steps(p, steps[:at])):
+            if q is not None:
+                computed.add(q.name)
+        assert step_error(p, steps[at], computed) is None, (steps, at, j)
     else:
-        assert j.first_error == at, (steps, at, j)
         assert j.labels == [1] * at + [0] * (len(steps) - at)
 
 
 def test_oracle_reasons_by_hand():
-    ok = ["bob = 23 + 7 = 30", "cal = 30 * 3 = 90", "dee = 90 + 23 = 113", "answer = 113"]
+    ok = ["23 + 7 = 30", "30 * 3 = 90", "90 + 23 = 113", "answer = 113"]
     assert judge_steps(P, ok).labels == [1, 1, 1, 1]
     cases = {
-        ("bob = 23 + 7 = 31",): "arithmetic",
-        ("bob = 23 - 7 = 16",): "wrong operation",
-        ("bob = 5 + 7 = 12",): "wrong operand",  # right arithmetic on the wrong quantity
-        ("cal = 30 * 3 = 90",): "operand not computed yet",  # skipped step
-        ("zed = 1 + 1 = 2",): "unknown quantity",
+        ("23 + 7 = 31",): "arithmetic",
+        ("23 - 7 = 16",): "wrong operation",
+        ("5 + 7 = 12",): "wrong operand",  # right arithmetic on the wrong quantity
+        ("30 * 3 = 90",): "operand not computed yet",  # skipped step
         ("bob is thirty",): "unparseable",
         ("answer = 113",): "answer before target",
     }
@@ -64,13 +66,14 @@ def test_oracle_reasons_by_hand():
         j = judge_steps(P, list(steps))
         assert (j.first_error, j.reason) == (0, reason)
     # commutative swap is fine; right answer after a wrong step is still a process error
-    assert judge_steps(P, ["bob = 7 + 23 = 30"] + ok[1:]).labels == [1, 1, 1, 1]
+    assert judge_steps(P, ["7 + 23 = 30"] + ok[1:]).labels == [1, 1, 1, 1]
+    assert judge_steps(P, ok[:3] + ["1 + 1 = 2", "answer = 113"]).reason == "unknown quantity"
     assert judge_steps(P, ok[:3]).reason == "no answer"
-    j = judge_steps(P, ["bob = 23 + 7 = 31", "cal = 31 * 3 = 93", "dee = 93 + 23 = 116", "answer = 113"])
+    j = judge_steps(P, ["23 + 7 = 31", "31 * 3 = 93", "93 + 23 = 116", "answer = 113"])
     assert j.first_error == 0 and j.answer_correct
     j = judge_steps(P, ok[:3] + ["answer = 112"])
     assert (j.first_error, j.reason, j.answer_correct) == (3, "wrong final answer", False)
-    j = judge_steps(P, ok + ["eve = 1 + 1 = 2"])
+    j = judge_steps(P, ok + ["1 + 1 = 2"])
     assert j.reason == "step after the answer" and j.first_error == 4
 
 

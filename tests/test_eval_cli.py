@@ -151,11 +151,7 @@ def test_flag_errors(files, tmp_path):
 
 
 def test_main_exit_status_2(files, tmp_path, capsys):
-    try:
-        from prmlab.cli.main import _register, main
-        _register()
-    except ImportError as e:  # another sub-app not integrated yet
-        pytest.skip(f"prmlab CLI not assembled yet: {e}")
+    from prmlab.cli.main import main
     data, _ = files
     with pytest.raises(SystemExit) as e:
         main(["eval", "--judge", "ckpt", "--data", str(data), "--out", str(tmp_path / "o")])

@@ -47,6 +47,8 @@ def critic_command(
     seed: int = typer.Option(0, "--seed", help="Sampling, bootstrap and random-baseline seed."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Data format (default: sniffed)."),
     resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto|float32|bfloat16|float16 (auto: as "
+                              "loaded; a GGUF dequantizes to float32)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads "
                                           "(default: torch's choice)."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code",
@@ -79,7 +81,8 @@ def critic_command(
         records = records[:limit]
 
     t_start = time.perf_counter()
-    lm, tok = load_causal_lm(model, gguf_file=gguf_file, trust_remote_code=trust_remote_code)
+    lm, tok = load_causal_lm(model, gguf_file=gguf_file, trust_remote_code=trust_remote_code,
+                              dtype=dtype)
     load_s = time.perf_counter() - t_start
     judge = CriticJudge(lm, tok, k=k, temperature=temperature, max_new_tokens=max_new_tokens,
                         batch_size=batch_size, seed=seed)
@@ -101,7 +104,8 @@ def critic_command(
         "data_path": str(data), "data_format": fmt, "limit": limit,
         "solutions_in_file": n_all, "k": judge.k, "temperature": judge.temperature,
         "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed,
-        "threads": threads, "bootstrap_resamples": resamples, "bootstrap_seed": seed,
+        "threads": threads, "dtype": dtype, "model_dtype": str(lm.dtype).replace("torch.", ""),
+        "bootstrap_resamples": resamples, "bootstrap_seed": seed,
         "baseline_seed": seed, "prompt": "QwenLM/ProcessBench critique_template.txt",
         "parse_failure_policy": "wrong prediction (None never equals the label)",
         "vote": "majority over parsed samples; ties -> smallest index (-1 included)",

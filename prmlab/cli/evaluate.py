@@ -31,7 +31,7 @@ def resolve_judge(spec: str, *, seed: int = 0, **kwargs):
         return BaselineJudge(kind, seed=seed)
     from prmlab.judges.load import load_judge
 
-    return load_judge(spec, seed=seed, **kwargs)
+    return load_judge(spec, seed=seed, **kwargs)  # checkpoint folders; options apply to generative judges
 
 
 def _read_data(path: Path, fmt: str | None):
@@ -90,8 +90,7 @@ def eval_command(
         config.update(judge=f"scores:{scores}", scores_path=str(scores))
         step_scores: Any = read_step_scores(scores)
     else:
-        j = resolve_judge(judge, seed=seed, k=k, temperature=temperature,  # type: ignore[arg-type]
-                          progress=True) if not judge.startswith("baseline:") else resolve_judge(judge, seed=seed)  # type: ignore[union-attr]
+        j = resolve_judge(judge, seed=seed, k=k, temperature=temperature, progress=True)  # type: ignore[arg-type]
         config.update(judge=j.name, judge_spec=judge, k=k, temperature=temperature)
         step_scores = j.score(records)
         if getattr(j, "stats", None):

@@ -348,11 +348,17 @@ def prediction_histogram(predictions: Sequence[int | None]) -> dict[str, int]:
 
 # ---- loading any causal LM ---------------------------------------------------------------------
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
 def load_causal_lm(model: str | Path, *, gguf_file: str | None = None,
-                   trust_remote_code: bool = False):
+                   trust_remote_code: bool = False, dtype: str = "auto"):
     """(model, tokenizer) from a Hugging Face model folder (safetensors weights only) or a GGUF
     file (`gguf_file` inside the folder `model`, or `model` itself ending in .gguf; transformers
-    dequantizes it and needs the `gguf` package)."""
+    dequantizes it and needs the `gguf` package). `dtype` other than "auto" casts the loaded
+    weights (a dequantized GGUF loads as float32)."""
+    if dtype not in DTYPES:
+        raise InputError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
     path = Path(model)
     if gguf_file is None and path.suffix == ".gguf":
         path, gguf_file = path.parent, path.name
@@ -390,5 +396,9 @@ def load_causal_lm(model: str | Path, *, gguf_file: str | None = None,
         except (ValueError, OSError, KeyError) as e:
             raise InputError(f"cannot load a causal LM: {str(e).splitlines()[0]}",
                              path=str(path)) from None
+    if dtype != "auto":
+        import torch
+
+        lm = lm.to(getattr(torch, dtype))
     lm.eval()
     return lm, tok

@@ -14,7 +14,7 @@ from prmlab.models.checkpoint import load_codec, load_model, read_info
 
 def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed: int = 0,
                zero_label: bool = False, trust_remote_code: bool = False, progress: bool = False):
-    if spec.startswith("baseline:"):
+    if spec.startswith("baseline:"):  # k, temperature and progress do not apply
         kind = spec.split(":", 1)[1]
         if kind not in BASELINES:
             raise InputError(f"unknown baseline {kind!r} (known: {', '.join(BASELINES)})")

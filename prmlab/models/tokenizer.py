@@ -20,7 +20,7 @@ SPECIALS = (PAD, BOS, EOS, UNK, SEP, STEP, CHECK, OK, BAD)
 
 WORDS = ("has", "more", "fewer", "than", "times", "as", "many", "and", "together", "shared",
          "ways", "s", "how", "does", "have", "answer", "is", "claimed", "none", "unknown",
-         "unreadable", "after")
+         "unreadable", "after", "nothing", "left", "to", "compute")
 SYMBOLS = tuple("0123456789") + ("+", "-", "*", "/", "=", "!", "|", ";", ".", "?", "'")
 # Digits one per token; a run of letters is a word; any other non-space character stands alone.
 SPLIT = r"\d|[a-z]+|[^\sa-z\d]"

@@ -49,13 +49,13 @@ class BaseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     preset: str = "small"
     difficulty: DifficultyConfig = Field(default_factory=DifficultyConfig)
-    n_problems: int = 60000  # corpus problems (each gives a solution, a check and worked lines)
+    n_problems: int = 50000  # corpus problems (each gives a solution, a check and worked lines)
     worked: bool = True  # include worked arithmetic lines
-    checks: bool = True  # include verdict-free check documents
+    checks: int = 2  # verdict-free check documents per problem (0 leaves them out)
     block: int = 256
     seed: int = 0
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
-        lr=2e-3, warmup_steps=100, batch_size=32, max_steps=3000, min_lr_ratio=0.05,
+        lr=2e-3, warmup_steps=100, batch_size=32, max_steps=2000, min_lr_ratio=0.05,
         weight_decay=0.01))
 
     def key(self) -> str:

@@ -45,8 +45,9 @@ class JudgeConfig(BaseModel):
     teacher_error_rate: float = 0.1  # generative only
     filter_chains: bool = True  # generative only
     max_length: int = 512  # longer examples are an error, never silently cut
+    dev_max: int = 160  # dev solutions scored at each evaluation (model selection)
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
-        batch_size=16, max_steps=600, max_epochs=30, min_steps=30, eval_every=40, patience=3,
+        batch_size=16, max_steps=400, max_epochs=15, min_steps=30, eval_every=40, patience=3,
         warmup_steps=10))
 
 
@@ -134,6 +135,7 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
         head, loss_fn = "causal", causal_lm_loss
     if not examples:
         raise InputError("no training examples left (all chains filtered out?)")
+    dev = list(dev)[: cfg.dev_max]
     best = None
     trials = []
     total_processed = 0

@@ -3,7 +3,7 @@
 Three kinds of document, none with a label or a verdict:
 - `solution`: a problem and a solution, half of them with an injected error (not marked);
 - `check`: a problem, a solution prefix and the teacher's check of its last step, *without*
-  the verdict: the base learns to recompute, copy and compare, not to judge;
+  the verdict (`checks` per problem): the base learns to recompute, copy and compare, not to judge;
 - `worked`: lines of worked arithmetic over the domain's range (`worked=False` drops them, to
   test whether the judging skill needs them).
 """
@@ -29,20 +29,22 @@ class Doc:
 
 
 def worked_line(rng: random.Random, d: Difficulty) -> str:
+    """One operation of the kind the domain's steps perform: results in [0, max_value],
+    multiplication and division by one digit, constants of up to `digits` digits."""
     op = rng.choice(d.ops)
     for _ in range(100):
         a = rng.randint(0, d.max_value)
-        b = rng.randint(2, 9) if op in "*/" else rng.randint(0, 10 ** d.digits - 1)
+        b = rng.randint(2, 9) if op in "*/" else rng.randint(0, 10 ** rng.randint(1, d.digits) - 1)
         if rng.random() < 0.3 and op in "+-":
             b = rng.randint(0, d.max_value)  # quantity + quantity
         c = apply_op(op, a, b)
-        if c is not None and (op != "*" or c <= d.max_value) and c >= -d.max_value:
+        if c is not None and 0 <= c <= d.max_value:
             return f"{a} {op} {b} = {c}"
     return "1 + 1 = 2"
 
 
 def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(), *,
-                worked: bool = True, checks: bool = True, worked_lines: int = 8,
+                worked: bool = True, checks: int = 2, worked_lines: int = 8,
                 error_rate: float = 0.5) -> Iterator[Doc]:
     """Documents for `n_problems` problems; deterministic in `seed`."""
     rng = random.Random(f"corpus:{seed}")
@@ -51,8 +53,8 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
         yield Doc("solution", rec.problem, tuple(rec.steps))
         if checks:
             p = parse_problem(rec.problem)
-            i = rng.randrange(len(rec.steps))
-            c = check(p, rec.steps, i)
-            yield Doc("check", rec.problem, tuple(rec.steps[: i + 1]), check=c.text)
+            for i in sorted(rng.sample(range(len(rec.steps)), min(checks, len(rec.steps)))):
+                c = check(p, rec.steps, i)
+                yield Doc("check", rec.problem, tuple(rec.steps[: i + 1]), check=c.text)
         if worked:
             yield Doc("worked", lines=tuple(worked_line(rng, difficulty) for _ in range(worked_lines)))

@@ -9,7 +9,7 @@ oracle, never from the injector: an "error" that happens to be harmless is label
 >>> p = parse_problem("ann has 23 coins. bob has 7 more coins than ann. "
 ...                   "cal has 3 times as many coins as bob. how many coins does cal have?")
 >>> gold_steps(p)
-['bob = 23 + 7 = 30', 'cal = 30 * 3 = 90', 'answer = 90']
+['23 + 7 = 30', '30 * 3 = 90', 'answer = 90']
 >>> inject(p, "wrong_final_answer", random.Random(0))[0][-1] != "answer = 90"
 True
 """
@@ -24,8 +24,8 @@ ERROR_TYPES = ("arithmetic", "wrong_operand", "wrong_operation", "skipped_step",
                "wrong_final_answer", "right_answer_wrong_process")
 
 
-def format_step(name: str, a: int, op: str, b: int, c: int) -> str:
-    return f"{name} = {a} {op} {b} = {c}"
+def format_step(a: int, op: str, b: int, c: int) -> str:
+    return f"{a} {op} {b} = {c}"
 
 
 def format_answer(v: int) -> str:
@@ -38,7 +38,7 @@ def _operands(q: Quantity, believed: dict[str, int]) -> tuple[int, int]:
 
 def gold_steps(p: Problem) -> list[str]:
     values = {q.name: q.value for q in p.quantities}
-    steps = [format_step(q.name, *_with(q, values)) for q in p.needed()]
+    steps = [format_step(*_with(q, values)) for q in p.needed()]
     return steps + [format_answer(values[p.target])]
 
 
@@ -89,7 +89,7 @@ def inject(p: Problem, error_type: str, rng: random.Random) -> tuple[list[str], 
         return steps, n
     if error_type == "skipped_step":
         at = rng.randrange(n)
-        steps = [format_step(q.name, *_with(q, believed)) for i, q in enumerate(plan) if i != at]
+        steps = [format_step(*_with(q, believed)) for i, q in enumerate(plan) if i != at]
         return steps + [format_answer(values[p.target])], at
     if error_type == "right_answer_wrong_process" and n < 2:
         error_type = "arithmetic"  # needs a step before the last to hide the slip
@@ -130,7 +130,7 @@ def inject(p: Problem, error_type: str, rng: random.Random) -> tuple[list[str], 
             else:
                 raise ValueError(f"unknown error type {error_type!r} (known: {', '.join(ERROR_TYPES)})")
         believed[q.name] = c
-        steps.append(format_step(q.name, a, op, b, c))
+        steps.append(format_step(a, op, b, c))
     final = values[p.target] if error_type == "right_answer_wrong_process" else believed[p.target]
     return steps + [format_answer(final)], at
 

@@ -5,6 +5,9 @@ the two field by field, digit by digit, before giving its verdict:
 
     cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 30 * 3 = 90 ; ==|=|=|==
 
+The check first names the quantity the step computes (steps do not name it: the verifier has to
+work it out, as it has to for a real solution), looks up its operands' values, recomputes.
+
 Marks are `=` (same) or `!` (different), one per digit position, least significant digit
 first (the order in which the model writes numbers), one group per field (left operand,
 operation, right operand, result), groups separated by `|`. The comparison field is what lets a small model turn two
@@ -16,12 +19,12 @@ which is what makes filtering chains against gold labels a real operation.
 >>> from prmlab.data.arith.problems import parse_problem
 >>> p = parse_problem("ann has 23 coins. bob has 7 more coins than ann. "
 ...                   "cal has 3 times as many coins as bob. how many coins does cal have?")
->>> steps = ["bob = 23 + 7 = 30", "cal = 30 * 3 = 91", "answer = 91"]
+>>> steps = ["23 + 7 = 30", "30 * 3 = 91", "answer = 91"]
 >>> check(p, steps, 0)
 Check(text='bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 23 + 7 = 30 ; ==|=|=|==', ok=True)
 >>> check(p, steps, 1)
 Check(text='cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 30 * 3 = 91 ; ==|=|=|!=', ok=False)
->>> check(p, ["cal = 30 * 3 = 90"], 0).text
+>>> check(p, ["30 * 3 = 90"], 0).text
 'cal is bob * 3 ; bob = none'
 """
 
@@ -30,10 +33,10 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from prmlab.data.arith.oracle import parse_step
+from prmlab.data.arith.oracle import assign_steps, equivalents, parse_step
 from prmlab.data.arith.problems import Problem, apply_op
 
-FAIL_WORDS = ("none", "unknown", "unreadable", "after answer")
+FAIL_WORDS = ("none", "nothing is left to compute", "unreadable", "after answer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,16 +61,15 @@ def marks(want: int, got: int) -> str:
     return "".join("=" if i < len(a) and i < len(b) and a[i] == b[i] else "!" for i in range(n))
 
 
-def _lookup(p: Problem, name: str, steps: list[str], upto: int) -> int | None:
+def _lookup(p: Problem, name: str, steps: list[str], assigned: list, upto: int) -> int | None:
     """The value of `name` a verifier can see before step `upto`: given, or claimed earlier."""
     q = p.by_name()[name]
     if q.op is None:
         return q.value
     seen = None
-    for s in steps[:upto]:
-        ps = parse_step(s)
-        if ps is not None and ps.name == name:
-            seen = ps.c
+    for s, a in zip(steps[:upto], assigned[:upto]):
+        if a is not None and name in equivalents(p, a):
+            seen = parse_step(s).c
     return seen
 
 
@@ -77,13 +79,13 @@ def check(p: Problem, steps: list[str], i: int, *, rng: random.Random | None = N
     s = parse_step(steps[i])
     if s is None:
         return Check("unreadable", False)
-    if any((ps := parse_step(t)) is not None and ps.name == "answer" for t in steps[:i]):
+    if any((ps := parse_step(t)) is not None and ps.kind == "answer" for t in steps[:i]):
         return Check("after answer", False)
     err = rng is not None and error_rate > 0 and rng.random() < error_rate
-    qs = p.by_name()
-    if s.name == "answer":
+    assigned = assign_steps(p, steps[: i + 1])
+    if s.kind == "answer":
         head = f"answer is {p.target}"
-        v = _lookup(p, p.target, steps, i)
+        v = _lookup(p, p.target, steps, assigned, i)
         if v is None:
             return Check(f"{head} ; {p.target} = none", False)
         want = _slip(rng, v) if err else v
@@ -91,9 +93,9 @@ def check(p: Problem, steps: list[str], i: int, *, rng: random.Random | None = N
         m = _flip(rng, m) if err and m == marks(v, s.c) else m
         text = f"{head} ; {p.target} = {v} ; claimed {s.c} ; {m}"
         return Check(text, "!" not in m)
-    q = qs.get(s.name)
-    if q is None or q.op is None:
-        return Check(f"{s.name} is unknown", False)
+    q = assigned[i]
+    if q is None:
+        return Check("nothing is left to compute", False)
     left, right = q.args
     head = f"{q.name} is {left} {q.op} {right}"
     parts = [head]
@@ -102,7 +104,7 @@ def check(p: Problem, steps: list[str], i: int, *, rng: random.Random | None = N
         if isinstance(arg, int):
             vals.append(arg)
             continue
-        v = _lookup(p, arg, steps, i)
+        v = _lookup(p, arg, steps, assigned, i)
         if v is None:
             return Check(" ; ".join(parts + [f"{arg} = none"]), False)
         parts.append(f"{arg} = {v}")
@@ -145,7 +147,7 @@ def verdict_from_text(text: str) -> bool | None:
     True
     """
     text = text.strip()
-    if text in ("unreadable", "after answer") or text.endswith(" is unknown") or text.endswith("= none"):
+    if text in ("unreadable", "after answer", "nothing is left to compute") or text.endswith("= none"):
         return False
     fields = [f.strip() for f in text.split(";")]
     if len(fields) < 3 or not fields[-2].startswith("claimed"):

@@ -1,0 +1,268 @@
+"""`prmlab label`: step labels without annotation, from policy rollouts, with their compute bill.
+
+    prmlab label --method mc-hard --policy CKPT --data solutions.jsonl --out labels.jsonl --k 8
+    prmlab label --method omega ... --quality            # + quality vs the oracle, K sweep, plot
+    prmlab label --method mc-hard ... --consensus judge_run/samples.jsonl
+
+Methods (`prmlab.supervision.rollouts` documents each rule): mc-hard, mc-soft, rpe, omega, tree.
+Outputs, beside OUT (`labels.jsonl` → `labels.*`):
+
+* OUT — the records relabelled (prefix semantics), meta `rollout_labels` with the evidence and
+  the bill (rollouts, tokens generated, tokens processed);
+* `<stem>.summary.json` — file totals of the bill, label histogram, sampler statistics;
+* with `--consensus SAMPLES.jsonl` (a judge's samples.jsonl: `id`, `prediction` = its first
+  error): `<stem>.consensus.jsonl`, the records whose rollout first error equals the judge's;
+* with `--quality`: every method in `--quality-methods` at every K in `--quality-ks` against
+  the oracle labels of the same solutions (the oracle is used here and only here), a table,
+  `<stem>.quality.json` and `<stem>.quality.png` (quality vs generated tokens).
+
+One sampler serves the whole command, so rollouts of identical prefixes are drawn once and
+reused across records, rounds, methods and K (a K=4 run reuses the K=2 run's draws and adds two
+per prefix). Each run's bill is still what that run would cost alone; `sampler` in the summary
+is what was physically generated.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from prmlab.errors import InputError
+
+console = Console(stderr=True)
+
+QUALITY_COLUMNS = ("step_agreement", "first_error_exact", "wrong_precision", "wrong_recall",
+                   "wrong_f1", "pb_f1")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("label", help="Label solution steps from policy rollouts (Math-Shepherd MC, "
+                              "GenPRM relative progress, OmegaPRM binary search, rollout "
+                              "trees), with the compute bill and quality vs the oracle.")(label_command)
+
+
+def sibling(out: Path, suffix: str) -> Path:
+    """`labels.jsonl` + `.summary.json` → `labels.summary.json` (next to OUT)."""
+    return out.with_name(out.stem + suffix) if out.suffix else out.with_name(out.name + suffix)
+
+
+def _ints(spec: str, flag: str) -> list[int]:
+    try:
+        vals = [int(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"{flag} expects comma-separated integers, got {spec!r}") from None
+    if not vals or any(v < 1 for v in vals):
+        raise InputError(f"{flag} expects integers >= 1, got {spec!r}")
+    return sorted(set(vals))
+
+
+def _methods(spec: str) -> list[str]:
+    from prmlab.supervision.rollouts import METHODS
+
+    if spec == "all":
+        return list(METHODS)
+    ms = [m.strip() for m in spec.split(",") if m.strip()]
+    bad = [m for m in ms if m not in METHODS]
+    if bad or not ms:
+        raise InputError(f"unknown method {bad[0] if bad else spec!r} in --quality-methods "
+                         f"(known: {', '.join(METHODS)}, all)")
+    return ms
+
+
+def read_judge_predictions(path: Path) -> dict[str, int | None]:
+    """{id: prediction} from a judge's samples.jsonl (prediction = first error, null = failed)."""
+    from prmlab.data.jsonl import iter_json_lines
+
+    out: dict[str, int | None] = {}
+    for line, row in iter_json_lines(path):
+        if not isinstance(row, dict) or "id" not in row or "prediction" not in row:
+            raise InputError("expected an object with `id` and `prediction`", path=str(path), line=line)
+        p = row["prediction"]
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int)):
+            raise InputError(f"prediction must be an integer or null, got {p!r}", path=str(path),
+                             line=line, field="prediction")
+        out[str(row["id"])] = p
+    if not out:
+        raise InputError("no predictions", path=str(path))
+    return out
+
+
+def label_command(
+    method: str = typer.Option(..., "--method", help="mc-hard | mc-soft | rpe | omega | tree"),
+    policy: Path = typer.Option(..., "--policy", help="Policy checkpoint (causal LM) that rolls out."),
+    data: Path = typer.Option(..., "--data", help="Solutions to label (arith problems)."),
+    out: Path = typer.Option(..., "--out", help="Output canonical JSONL."),
+    k: int = typer.Option(8, "--k", min=1, help="Rollouts per prefix."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="mc-soft: MC >= T is good "
+                                              "(0.5); rpe: MC ratio >= T (0.8); tree: margin (0.5)."),
+    seed: int = typer.Option(0, "--seed"),
+    temperature: float = typer.Option(1.0, "--temperature", help="Rollout sampling temperature."),
+    max_new_tokens: int = typer.Option(80, "--max-new-tokens", min=1),
+    batch_size: int = typer.Option(256, "--batch-size", min=1),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Label only the first N records."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Data format (default: sniffed)."),
+    quality: bool = typer.Option(False, "--quality", help="Compare with the oracle over a K sweep."),
+    quality_ks: str = typer.Option("1,2,4,8", "--quality-ks", help="K values of the sweep."),
+    quality_methods: str = typer.Option("all", "--quality-methods", help="Methods of the sweep "
+                                        "(comma list or all)."),
+    consensus: Optional[Path] = typer.Option(None, "--consensus", help="A judge's samples.jsonl: keep "
+                                             "solutions where its first error agrees."),
+) -> None:
+    """Label solution steps from policy rollouts; print and save the compute bill."""
+    from prmlab.atomic import write_json, write_jsonl
+    from prmlab.data.formats import read_any
+    from prmlab.models.checkpoint import load_codec, load_model
+    from prmlab.supervision.rollouts import (METHODS, consensus_filter, derive_labels,
+                                             gold_answer, label_quality)
+    from prmlab.training.rollout_sampler import RolloutSampler
+
+    if method not in METHODS:
+        raise InputError(f"unknown --method {method!r} (known: {', '.join(METHODS)})")
+    ks = _ints(quality_ks, "--quality-ks") if quality else []
+    methods = _methods(quality_methods) if quality else []
+    judge = read_judge_predictions(consensus) if consensus is not None else None
+    records = read_any(data, fmt)
+    if limit is not None:
+        records = records[:limit]
+    for r in records:  # fail before loading anything when a gold answer is missing
+        try:
+            gold_answer(r.problem)
+        except InputError as e:
+            raise InputError(f"record {r.id!r}: {e.message}", path=str(data)) from None
+
+    t0 = time.perf_counter()
+    model, codec = load_model(policy, "causal"), load_codec(policy)
+    sampler = RolloutSampler(model, codec, temperature=temperature, max_new_tokens=max_new_tokens,
+                             seed=seed, batch_size=batch_size, progress=True)
+    sampler.begin_run()
+    labelled, summary = derive_labels(records, method, sampler, k=k, threshold=threshold)
+    wall = time.perf_counter() - t0
+    write_jsonl(out, (r.to_dict() for r in labelled))
+    summary.update(data=str(data), policy=str(policy), seed=seed, temperature=temperature,
+                   max_new_tokens=max_new_tokens, seconds=wall,
+                   tokens_per_s=sampler.stats["tokens_generated"] / max(sampler.stats["seconds"], 1e-9),
+                   sampler=dict(sampler.stats))
+    _print_bill(summary, out)
+
+    if judge is not None:
+        kept, info = consensus_filter(labelled, judge)
+        kept_path = sibling(out, ".consensus.jsonl")
+        write_jsonl(kept_path, (r.to_dict() for r in kept))
+        summary["consensus"] = {"samples": str(consensus), "out": str(kept_path), **info}
+        frac = info["kept_fraction"]
+        console.print(f"consensus with {consensus}: kept {info['kept']}/{info['n']} "
+                      f"({'—' if frac is None else f'{frac:.1%}'}; {info['missing']} not judged, "
+                      f"{info['judge_unparsed']} judge parse failures) -> {kept_path}")
+
+    if quality:
+        from prmlab.data.arith.generate import relabel
+
+        oracle = [relabel(r) for r in records]  # the oracle enters here, for evaluation only
+        main_row = {"method": method, "k": k, "threshold": summary["threshold"], "main": True,
+                    **label_quality(labelled, oracle)}
+        rows = [main_row]
+        for m in methods:
+            for kk in ks:
+                if m == method and kk == k:
+                    continue
+                sampler.begin_run()
+                d, _ = derive_labels(records, m, sampler, k=kk,
+                                     threshold=threshold if m == method else None)
+                rows.append({"method": m, "k": kk, "threshold": d[0].meta["rollout_labels"]["threshold"]
+                             if d else None, "main": False, **label_quality(d, oracle)})
+        rows.sort(key=lambda r: (methods.index(r["method"]) if r["method"] in methods else -1, r["k"]))
+        qual: dict[str, Any] = {
+            "rows": rows, "n": len(records),
+            "oracle_with_error": sum(r.first_error not in (-1, None) for r in oracle),
+            "note": "quality of rollout labels against the oracle's labels of the same solutions; "
+                    "tokens_generated is each run's own bill (a run alone would cost that); rollouts "
+                    "are reused across K and methods, so a larger K extends a smaller one's draws",
+            "sampler": dict(sampler.stats)}
+        if judge is not None:
+            kept, _ = consensus_filter(labelled, judge)
+            qual["consensus"] = {"kept": label_quality(kept, oracle) if kept else None,
+                                 "all": main_row}
+        qpath, ppath = sibling(out, ".quality.json"), sibling(out, ".quality.png")
+        write_json(qpath, qual)
+        plot_quality(rows, ppath, title=f"rollout labels vs oracle, {len(records)} solutions")
+        _print_quality(rows)
+        console.print(f"wrote {qpath} and {ppath}")
+        summary["quality"] = str(qpath)
+        summary["sampler"] = dict(sampler.stats)
+
+    write_json(sibling(out, ".summary.json"), summary)
+    console.print(f"wrote {out} and {sibling(out, '.summary.json')}")
+    print(json.dumps({key: summary[key] for key in ("method", "k", "n", "rollouts",
+                                                    "tokens_generated", "tokens_processed",
+                                                    "with_error")}))
+
+
+def _print_bill(s: dict[str, Any], out: Path) -> None:
+    n = max(s["n"], 1)
+    console.print(f"{s['method']} K={s['k']} threshold={s['threshold']}: {s['n']} solutions, "
+                  f"{s['with_error']} labelled with an error; first errors {s['first_error_histogram']}")
+    console.print(f"  bill: {s['rollouts']:,} rollouts ({s['rollouts'] / n:.1f}/solution, "
+                  f"{s['rollouts_used']:,} used incl. shared), {s['terminal_prefixes']:,} terminal "
+                  f"prefixes free, {s['tokens_generated']:,} tokens generated, "
+                  f"{s['tokens_processed']:,} prompt tokens processed, {s['rounds']} rounds")
+    console.print(f"  {s['seconds']:.1f}s, {s['tokens_per_s']:,.0f} generated tok/s -> {out}")
+
+
+def _fmt(v: Any) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def _print_quality(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    t = Table(title="rollout labels vs oracle")
+    for c in ("method", "K", "rollouts", "tokens gen", *QUALITY_COLUMNS):
+        t.add_column(c, justify="left" if c == "method" else "right")
+    for r in rows:
+        t.add_row(r["method"] + (" *" if r.get("main") else ""), str(r["k"]), f"{r['rollouts']:,}",
+                  f"{r['tokens_generated']:,}", *(_fmt(r[c]) for c in QUALITY_COLUMNS))
+    Console(width=max(120, Console().width)).print(t)
+
+
+def plot_quality(rows: list[dict[str, Any]], path: str | Path, *, title: str = "") -> None:
+    """Quality vs compute: first-error exact match and "wrong step" F1 against tokens generated,
+    one line per method, points labelled with K. PNG, Agg backend, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    from prmlab.atomic import atomic_open
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for ax, key, label in ((axes[0], "first_error_exact", "first-error exact match"),
+                           (axes[1], "wrong_f1", 'F1 of "step is wrong"')):
+        for m in methods:
+            pts = sorted((r for r in rows if r["method"] == m), key=lambda r: r["k"])
+            xs = [max(r["tokens_generated"], 1) for r in pts]
+            ys = [float("nan") if r[key] is None else r[key] for r in pts]
+            ax.plot(xs, ys, "o-", label=m)
+            for x, y, r in zip(xs, ys, pts):
+                ax.annotate(f"K={r['k']}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("tokens generated (log)")
+        ax.set_ylabel(label)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    try:
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png")
+    finally:
+        plt.close(fig)
