@@ -27,29 +27,30 @@ X = -100  # shorthand in the hand-written arrays
 #
 # arith vocabulary ids used here: <bos> 1, <eos> 2, <sep> 4, <step> 5, <check> 6, <ok> 7,
 # <bad> 8, ann 9, bob 10, coins 33, has 41, more 42, than 44, how 53, many 47, does 54,
-# have 55, answer 56, is 57, claimed 58, digits 0..9 -> 63..72, + 73, = 77, ! 78, | 79, ; 80,
-# . 81, ? 82. Numbers are written least significant digit first: 23 -> "3 2" -> 66 65.
+# have 55, answer 56, is 57, claimed 58, digits 0..9 -> 67..76, + 77, = 81, ! 82, | 83, ; 84,
+# . 85, ? 86. Numbers are written least significant digit first: 23 -> "3 2" -> 70 69.
 
 PROBLEM = "ann has 23 coins. bob has 7 more coins than ann. how many coins does bob have?"
-STEPS = ["bob = 23 + 7 = 30", "answer = 31"]  # step 1 right, step 2 wrong (30 != 31)
+STEPS = ["23 + 7 = 30", "answer = 31"]  # step 1 right, step 2 wrong (30 != 31)
 
 # <bos> | ann has 3 2 coins . bob has 7 more coins than ann . how many coins does bob have ? | <sep>
 PROMPT_IDS = [1,
-              9, 41, 66, 65, 33, 81, 10, 41, 70, 42, 33, 44, 9, 81, 53, 47, 33, 54, 10, 55, 82,
+              9, 41, 70, 69, 33, 85, 10, 41, 74, 42, 33, 44, 9, 85, 53, 47, 33, 54, 10, 55, 86,
               4]                                                    # indices 0..22
-STEP1_IDS = [10, 77, 66, 65, 73, 70, 77, 63, 66, 5]                 # bob = 3 2 + 7 = 0 3 <step>: 23..32
-STEP2_IDS = [56, 77, 64, 66, 5]                                     # answer = 1 3 <step>: 33..37
-SOLUTION_IDS = PROMPT_IDS + STEP1_IDS + STEP2_IDS                   # 38 tokens, step ends 32 and 37
+STEP1_IDS = [70, 69, 77, 74, 81, 67, 70, 5]                         # 3 2 + 7 = 0 3 <step>: 23..30
+STEP2_IDS = [56, 81, 68, 70, 5]                                     # answer = 1 3 <step>: 31..35
+SOLUTION_IDS = PROMPT_IDS + STEP1_IDS + STEP2_IDS                   # 36 tokens, step ends 30 and 35
 
-PRM_LABELS = [X] * 32 + [1] + [X] * 4 + [0]
-ORM_LABELS = [X] * 37 + [0]  # answer 31 is wrong: outcome 0, on the last step end only
+PRM_LABELS = [X] * 30 + [1] + [X] * 4 + [0]
+ORM_LABELS = [X] * 35 + [0]  # answer 31 is wrong: outcome 0, on the last step end only
 
-# The teacher's checks (numbers reversed for the model):
+# The teacher's checks (numbers reversed for the model); the check names the quantity the
+# step computes (bob), which the step itself does not:
 # "bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 23 + 7 = 30 ; ==|=|=|=="
-CHECK1_IDS = [10, 57, 9, 73, 70, 80, 9, 77, 66, 65, 80, 66, 65, 73, 70, 77, 63, 66, 80,
-              58, 66, 65, 73, 70, 77, 63, 66, 80, 77, 77, 79, 77, 79, 77, 79, 77, 77]
+CHECK1_IDS = [10, 57, 9, 77, 74, 84, 9, 81, 70, 69, 84, 70, 69, 77, 74, 81, 67, 70, 84,
+              58, 70, 69, 77, 74, 81, 67, 70, 84, 81, 81, 83, 81, 83, 81, 83, 81, 81]
 # "answer is bob ; bob = 30 ; claimed 31 ; !="
-CHECK2_IDS = [56, 57, 10, 80, 10, 77, 63, 66, 80, 58, 64, 66, 80, 78, 77]
+CHECK2_IDS = [56, 57, 10, 84, 10, 81, 67, 70, 84, 58, 68, 70, 84, 82, 81]
 
 
 def arith_record(**kw) -> Record:
@@ -67,7 +68,7 @@ def assert_int_labels(labels):
 def test_arith_solution_ids_and_step_ends():
     ids, ends = arith_codec().solution(PROBLEM, STEPS)
     assert ids == SOLUTION_IDS
-    assert ends == [32, 37]
+    assert ends == [30, 35]
     assert [ids[e] for e in ends] == [5, 5]  # both on a <step> token
 
 
@@ -86,7 +87,7 @@ def test_arith_bool_labels_become_ints_and_none_stays_unlabelled():
     assert_int_labels(ex["labels"])
     rec = arith_record(labels=[1, None], first_error=None)
     (ex,) = head_examples(arith_codec(), [rec], "discriminative", max_length=512)
-    assert ex["labels"] == [X] * 32 + [1] + [X] * 5
+    assert ex["labels"] == [X] * 30 + [1] + [X] * 5
 
 
 def test_arith_orm_label_on_last_step_end_only():
@@ -96,7 +97,7 @@ def test_arith_orm_label_on_last_step_end_only():
     assert ex["labels"] == ORM_LABELS
     assert_int_labels(ex["labels"])
     (ex,) = head_examples(codec, [arith_record(answer_correct=True)], "orm", max_length=512)
-    assert ex["labels"] == [X] * 37 + [1]
+    assert ex["labels"] == [X] * 35 + [1]
     assert_int_labels(ex["labels"])
     with pytest.raises(InputError, match="hand-1"):
         head_examples(codec, [arith_record(answer_correct=None)], "orm", max_length=512)
@@ -109,11 +110,11 @@ def test_arith_generative_examples():
     # step 1: prompt = problem + step 1 + <check>; target = rationale + <ok> + <eos>
     prompt1 = PROMPT_IDS + STEP1_IDS + [6]
     assert ex1["input_ids"] == prompt1 + CHECK1_IDS + [7, 2]
-    assert ex1["labels"] == [X] * 34 + CHECK1_IDS + [7, 2]
+    assert ex1["labels"] == [X] * 32 + CHECK1_IDS + [7, 2]
     # step 2: the whole solution + <check>; target = rationale + <bad> + <eos>
     prompt2 = SOLUTION_IDS + [6]
     assert ex2["input_ids"] == prompt2 + CHECK2_IDS + [8, 2]
-    assert ex2["labels"] == [X] * 39 + CHECK2_IDS + [8, 2]
+    assert ex2["labels"] == [X] * 37 + CHECK2_IDS + [8, 2]
     for ex in (ex1, ex2):
         assert len(ex["labels"]) == len(ex["input_ids"])
         assert all(type(v) is int for v in ex["labels"])
@@ -123,23 +124,23 @@ def test_arith_direct_examples():
     chains = teacher_chains([arith_record()], error_rate=0.0, seed=0)
     ex1, ex2 = verdict_examples(arith_codec(), chains, rationale=False, max_length=512)
     assert ex1["input_ids"] == PROMPT_IDS + STEP1_IDS + [6, 7, 2]
-    assert ex1["labels"] == [X] * 34 + [7, 2]
+    assert ex1["labels"] == [X] * 32 + [7, 2]
     assert ex2["input_ids"] == SOLUTION_IDS + [6, 8, 2]
-    assert ex2["labels"] == [X] * 39 + [8, 2]
+    assert ex2["labels"] == [X] * 37 + [8, 2]
 
 
 def test_padded_labels_stay_int64_with_minus_100():
     codec = arith_codec()
-    short = Record(id="hand-2", problem=PROBLEM, steps=["bob = 23 + 7 = 30"], labels=[1],
+    short = Record(id="hand-2", problem=PROBLEM, steps=["23 + 7 = 30"], labels=[1],
                    first_error=-1, answer=None, answer_correct=None)
     exs = head_examples(codec, [arith_record(), short], "discriminative", max_length=512)
     batch = pad_batch(exs, codec.pad_id)
     assert batch["labels"].dtype == torch.int64
     assert batch["input_ids"].dtype == torch.int64
     assert batch["labels"][0].tolist() == PRM_LABELS
-    assert batch["labels"][1].tolist() == [X] * 32 + [1] + [X] * 5
+    assert batch["labels"][1].tolist() == [X] * 30 + [1] + [X] * 5
     assert batch["input_ids"][1].tolist() == PROMPT_IDS + STEP1_IDS + [0] * 5
-    assert batch["attention_mask"][1].tolist() == [1] * 33 + [0] * 5
+    assert batch["attention_mask"][1].tolist() == [1] * 31 + [0] * 5
     assert set(batch["labels"].unique().tolist()) == {-100, 0, 1}
     # exactly the two labelled step ends count as targets
     assert int((batch["labels"] != -100).sum()) == 3
@@ -234,12 +235,12 @@ def test_multi_token_split_steps_round_trip():
 
 def test_too_long_head_example_raises_and_names_record():
     codec = arith_codec()
-    head_examples(codec, [arith_record()], "discriminative", max_length=38)  # exactly fits
+    head_examples(codec, [arith_record()], "discriminative", max_length=36)  # exactly fits
     for fmt in ("discriminative", "orm"):
         with pytest.raises(InputError) as e:
-            head_examples(codec, [arith_record()], fmt, max_length=37)
+            head_examples(codec, [arith_record()], fmt, max_length=35)
         assert "hand-1" in str(e.value)
-        assert "max_length=37" in str(e.value)
+        assert "max_length=35" in str(e.value)
     with pytest.raises(InputError, match="mt-1"):
         head_examples(multi_token_codec(), [mt_record()], "discriminative", max_length=21)
 
@@ -247,9 +248,9 @@ def test_too_long_head_example_raises_and_names_record():
 def test_too_long_verdict_example_raises_and_names_record():
     codec = arith_codec()
     chains = teacher_chains([arith_record()], error_rate=0.0, seed=0)
-    verdict_examples(codec, chains, rationale=False, max_length=41)  # 38 + <check> <bad> <eos>
-    verdict_examples(codec, chains, rationale=True, max_length=73)
+    verdict_examples(codec, chains, rationale=False, max_length=39)  # 36 + <check> <bad> <eos>
+    verdict_examples(codec, chains, rationale=True, max_length=71)
     with pytest.raises(InputError, match="hand-1"):
-        verdict_examples(codec, chains, rationale=False, max_length=40)
+        verdict_examples(codec, chains, rationale=False, max_length=38)
     with pytest.raises(InputError, match="hand-1"):
-        verdict_examples(codec, chains, rationale=True, max_length=72)  # step 1: 34 + 37 + 2 = 73
+        verdict_examples(codec, chains, rationale=True, max_length=70)  # step 1: 32 + 37 + 2 = 71

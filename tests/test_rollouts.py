@@ -155,7 +155,7 @@ def test_tree_pools_rollouts_through_shared_prefixes_and_compares_siblings():
 
 
 def test_terminal_prefixes_cost_nothing_and_use_the_gold_answer():
-    steps = ["bob = 23 + 7 = 30", "cal = 30 * 3 = 90", "answer = 90"]
+    steps = ["23 + 7 = 30", "30 * 3 = 90", "answer = 90"]
     stub = Stub({1: 1.0, 2: 1.0})
     out, s = derive_labels([rec("a", 0, steps=steps, problem=PROBLEM)], "mc-hard", stub, k=3)
     assert out[0].first_error == -1

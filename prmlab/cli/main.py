@@ -37,12 +37,15 @@ def _register() -> None:
     from prmlab.cli import run as run_cli
 
     run_cli.register(app)  # `run`: the flagship experiment
-    try:
-        from prmlab.cli import report as report_cli
-    except ImportError:  # pragma: no cover - while the report module is being written
-        report_cli = None
-    if report_cli is not None:
-        report_cli.register(app)  # `report OUT`
+    from prmlab.cli import report as report_cli
+
+    report_cli.register(app)  # `report OUT`
+    from prmlab.cli import label as label_cli
+
+    label_cli.register(app)  # `label`: step labels from rollouts, no annotation
+    from prmlab.cli import critic as critic_cli
+
+    critic_cli.register(app)  # `critic`: ProcessBench critic protocol for any HF causal LM
 
 
 def _quiet_libraries() -> None:

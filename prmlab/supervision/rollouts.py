@@ -113,7 +113,7 @@ def final_answer(steps: Sequence[str]) -> int | None:
     """The value of the first `answer = v` step, None when there is none."""
     for s in steps:
         parsed = parse_step(s)
-        if parsed is not None and parsed.name == "answer":
+        if parsed is not None and parsed.kind == "answer":
             return parsed.c
     return None
 
