@@ -84,7 +84,7 @@ def _hf_greedy(model, prompt, max_new_tokens, stop_ids=()):
 def frequent_tokens(model, prompts, n=2, max_new_tokens=16):
     """Ids that greedy decoding produces often: good stop ids (rows stop at different steps)."""
     g = generate(model, prompts, max_new_tokens=max_new_tokens)
-    counts = torch.bincount(torch.tensor(sum(g.sequences, [])), minlength=VOCAB)
+    counts = torch.bincount(torch.tensor([t for s in g.sequences for t in s]), minlength=VOCAB)
     return counts.argsort(descending=True)[:n].tolist()
 
 
@@ -182,7 +182,7 @@ def test_batch_invariance(model, prompts, with_stop):
 
 
 def test_seeded_sampling(model, prompts):
-    kw = dict(max_new_tokens=16, temperature=1.0, batch_size=4)
+    kw = {"max_new_tokens": 16, "temperature": 1.0, "batch_size": 4}
     a = generate(model, prompts, seed=123, **kw)
     b = generate(model, prompts, seed=123, **kw)
     c = generate(model, prompts, seed=124, **kw)

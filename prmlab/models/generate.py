@@ -159,7 +159,7 @@ def _decoder_config(model):
     cfg = model.config
     try:
         return cfg.get_text_config(decoder=True)
-    except Exception:  # pragma: no cover
+    except Exception:  # noqa: BLE001  # pragma: no cover
         return cfg
 
 
@@ -170,7 +170,7 @@ def _all_full_attention(model) -> bool:
 
         layer_types, _ = get_layer_types_and_kwargs(cfg)
         return len(layer_types) > 0 and all(t == "full_attention" for t in layer_types)
-    except Exception:
+    except Exception:  # noqa: BLE001
         types = getattr(cfg, "layer_types", None)
         if types is not None:
             return all(t == "full_attention" for t in types)
@@ -245,7 +245,7 @@ class _Runner:
             return _StaticCache(config=self.model.config, max_cache_len=max_len)
         try:
             return _DynamicCache(config=self.model.config)
-        except Exception:  # pragma: no cover
+        except Exception:  # noqa: BLE001  # pragma: no cover
             return _DynamicCache()
 
     def __call__(self, ids, mask, pos, cache, last_only: bool):
@@ -454,7 +454,7 @@ def generate(
         cache_impl = "model"
     runner = _Runner(model, use_fast, cache_impl)
 
-    stop_t = torch.tensor(sorted(set(int(s) for s in stop_ids)), dtype=torch.long, device=dev) if stop_ids else None
+    stop_t = torch.tensor(sorted({int(s) for s in stop_ids}), dtype=torch.long, device=dev) if stop_ids else None
     watch_t = torch.tensor(watch, dtype=torch.long, device=dev) if watch is not None else None
     gen = None
     if temperature > 0:
@@ -474,7 +474,13 @@ def generate(
 
     bar = None
     if progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         bar = Progress(
             TextColumn("generate"),
@@ -492,21 +498,21 @@ def generate(
     try:
         with torch.inference_mode():
             for bi, idx in enumerate(batches):
-                kwargs = dict(
-                    max_new_tokens=max_new_tokens,
-                    temperature=temperature,
-                    top_k=top_k,
-                    stop_t=stop_t,
-                    pad_id=pad_id,
-                    watch_t=watch_t,
-                    gen=gen,
-                    device=dev,
-                )
+                kwargs = {
+                    "max_new_tokens": max_new_tokens,
+                    "temperature": temperature,
+                    "top_k": top_k,
+                    "stop_t": stop_t,
+                    "pad_id": pad_id,
+                    "watch_t": watch_t,
+                    "gen": gen,
+                    "device": dev,
+                }
                 batch_prompts = [prompts[i] for i in idx]
                 if bi == 0 and (runner.fast or runner.cache_impl == "prealloc") and fast == "auto" and cache == "auto":
                     try:
                         tokens, lengths, probs = _run_batch(runner, batch_prompts, **kwargs)
-                    except Exception:
+                    except Exception:  # noqa: BLE001
                         # the fast path does not suit this model: standard forward from here on
                         runner = _Runner(model, False, "dynamic")
                         if gen is not None and seed is not None:
