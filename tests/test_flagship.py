@@ -30,7 +30,10 @@ def test_every_cell_is_a_recomputable_run_folder(smoke_run):
         for b in cfg.budgets:
             assert f"{f}-N{b}-s0" in cells
     assert {"baseline-never", "baseline-last", "baseline-first", "baseline-random", "zero-label",
-            "bon", "tts-generative-N8-s0"} <= set(cells)
+            "bon", "tts-generative-N8-s0", "discriminative-mc-hard-N8-s0"} <= set(cells)
+    lf = json.loads((out / "cells" / "discriminative-mc-hard-N8-s0" / "cell.json").read_text())
+    assert lf["label_source"] == "mc-hard" and lf["budget_solutions"] == 0
+    assert lf["compute"]["rollout_tokens_generated"] > 0 and "label_quality" in lf
     cell = json.loads((out / "cells" / "generative-N8-s0" / "cell.json").read_text())
     assert cell["budget_solutions"] == 8 and cell["step_labels"] > 0
     assert cell["selection"]["chosen_lr"] in cfg.judge.lrs

@@ -50,6 +50,16 @@ class BoNConfig(BaseModel):
     temperature: float = 1.0
 
 
+class LabelFreeConfig(BaseModel):
+    """Judges trained on step labels derived from policy rollouts (no annotation)."""
+
+    model_config = ConfigDict(extra="forbid")
+    methods: list[str] = Field(default_factory=lambda: ["mc-hard"])
+    formats: list[str] = Field(default_factory=lambda: ["generative", "discriminative"])
+    n_solutions: int | None = None  # default: the largest gold budget
+    k: int = 4  # rollouts per prefix
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     preset: str = "quick"
@@ -64,6 +74,7 @@ class RunConfig(BaseModel):
     baselines: list[str] = Field(default_factory=lambda: ["never", "last", "first", "random"])
     tts: TTSConfig = Field(default_factory=TTSConfig)
     bon: BoNConfig = Field(default_factory=BoNConfig)
+    label_free: LabelFreeConfig = Field(default_factory=LabelFreeConfig)
     f1_targets: list[float] = Field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8])
     bootstrap_resamples: int = 1000
 
@@ -78,6 +89,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "eval_injected": 500, "dev_policy_problems": 100, "dev_injected": 200},
         "judge": {"lrs": [3e-4, 1e-3, 3e-3]},
         "bon": {"n_problems": 200, "n": 32},
+        "label_free": {"methods": ["mc-hard", "omega"], "k": 8,
+                       "formats": ["generative", "discriminative", "direct"]},
     },
     # For tests and smoke runs: a tiny model and a handful of everything.
     "smoke": {
@@ -92,6 +105,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                                           "min_steps": 0}},
         "tts": {"ks": [1, 2], "max_solutions": 4},
         "bon": {"n_problems": 3, "n": 4},
+        "label_free": {"k": 2, "formats": ["discriminative"]},
         "bootstrap_resamples": 50,
     },
 }

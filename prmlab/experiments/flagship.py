@@ -32,7 +32,10 @@ from prmlab.judges.load import load_judge
 from prmlab.judges.protocol import StepScores
 from prmlab.models.checkpoint import load_codec, load_model, read_info
 from prmlab.provenance import provenance
+from prmlab.supervision.budget import draw_budget
+from prmlab.supervision.rollouts import derive_labels, label_quality
 from prmlab.training.base import train_base
+from prmlab.training.rollout_sampler import RolloutSampler
 from prmlab.training.judges import JudgeConfig, train_judge
 from prmlab.training.policy import sample_policy, train_policy
 
@@ -193,6 +196,54 @@ class Sweep:
         m = summary["policy"]["f1"]
         self.ui.log(f"{cid}: F1 on policy samples {m['value'] if m['value'] is not None else float('nan'):.3f}")
 
+    def run_label_free(self, policy: Path, base: Path, sets) -> None:
+        """Judges trained on rollout-derived labels: the same solutions a gold budget would
+        label, relabelled from outcomes alone, beside the gold curves with their compute bill."""
+        lf = self.cfg.label_free
+        n = lf.n_solutions or max(self.cfg.budgets)
+        seed = self.cfg.seeds[0]
+        for method in lf.methods:
+            todo = [f for f in lf.formats if not self._done(f"{f}-{method}-N{n}-s{seed}")]
+            if not todo:
+                continue
+            labels_path = self.out / "label_free" / f"{method}-N{n}-k{lf.k}-s{seed}.jsonl"
+            summary_path = labels_path.with_suffix(".summary.json")
+            if labels_path.exists() and summary_path.exists():
+                derived = read_records(labels_path)
+                summary = json.loads(summary_path.read_text())
+            else:
+                chosen = draw_budget(sets["pool"], n, seed)  # the solutions a gold budget n labels
+                sampler = RolloutSampler(load_model(policy, "causal"), load_codec(policy),
+                                         temperature=1.0, seed=seed, progress=False)
+                sampler.begin_run()
+                with self.ui.phase(f"{method} rollouts (K={lf.k}) for {n} solutions"):
+                    derived, summary = derive_labels(chosen, method, sampler, k=lf.k)
+                write_jsonl(labels_path, (r.to_dict() for r in derived))
+                write_json(summary_path, summary)
+            quality = label_quality(derived, draw_budget(sets["pool"], n, seed))
+            for fmt in todo:
+                cid = f"{fmt}-{method}-N{n}-s{seed}"
+                folder = self._cell_dir(cid)
+                jcfg = JudgeConfig.model_validate({**self.cfg.judge.model_dump(), "format": fmt,
+                                                   "budget": len(derived), "seed": seed})
+                with self.ui.steps(f"{fmt} on {method} labels") as update:
+                    info = train_judge(jcfg, base, derived, sets["dev"], folder / "judge",
+                                       log=self.ui.log, progress=update)
+                judge = load_judge(str(folder / "judge"))
+                scores = judge.score(sets["eval_policy"] + sets["eval_injected"])
+                metrics = self._evaluate(folder, scores, sets, {"judge": fmt, "label_source": method})
+                self._finish(cid, {"kind": "judge", "format": fmt, "budget": n, "seed": seed,
+                                   "label_source": method, "budget_solutions": 0,
+                                   "step_labels": 0, "rollout_labelled_solutions": n,
+                                   "selection": info["selection"], "filter": info.get("filter"),
+                                   "label_quality": quality,
+                                   "compute": {"train_tokens_processed": info["tokens_processed"],
+                                               "rollout_tokens_generated": summary.get("tokens_generated"),
+                                               "rollout_tokens_processed": summary.get("tokens_processed"),
+                                               "rollouts": summary.get("rollouts"),
+                                               **getattr(judge, "stats", {})},
+                                   "metrics": metrics})
+
     def run_tts(self, sets) -> None:
         t = self.cfg.tts
         if not t.enabled or "generative" not in self.cfg.formats:
@@ -286,6 +337,8 @@ class Sweep:
         for f, b, s in cells:
             self.run_judge(base, sets, f, b, s)
             self.ui.advance()
+        if self.cfg.label_free.methods:
+            self.run_label_free(policy, base, sets)
         self.run_tts(sets)
         self.ui.advance()
         self.run_bon(base, sets)

@@ -315,17 +315,30 @@ def labels_needed_table(s: Summary, eval_set: str = "policy") -> tuple[Table, di
     return Table(headers, rows, notes, right=tuple(range(1, len(headers)))), res
 
 
+def _equivalent_gold(s: Summary, fmt: str, f1: Any) -> str:
+    """The gold budget at which the same format reaches this F1 on policy samples."""
+    if not isinstance(f1, dict) or f1.get("value") is None or fmt not in s.formats:
+        return "—"
+    return labels_needed(_pts(s.curve(fmt, "policy")), float(f1["value"]))["text"]
+
+
 def other_sources_table(s: Summary) -> Table:
-    headers = (["judge", "label source", "labelled solutions", "seeds"]
+    headers = (["judge", "label source", "solutions labelled by rollouts", "seeds"]
                + [f"F1 ({SET_TITLES[e]}) {arrow(_direction(s, 'f1'))}" for e in EVAL_SETS]
-               + ["step labels", "train tokens", "generated tokens"])
+               + ["equivalent gold labels", "gold step labels", "rollout tokens generated",
+                  "rollout tokens processed", "train tokens"])
     rows = [[g.format, g.label_source, fmt_budget(g.budget), str(len(g.cells)),
-             *(fmt_metric(g.metric(e, "f1")) for e in EVAL_SETS), fmt_int(g.mean("step_labels")),
-             fmt_int(g.mean("compute", "train_tokens_processed")),
-             fmt_int(g.mean("compute", "generated_tokens"))] for g in s.other]
+             *(fmt_metric(g.metric(e, "f1")) for e in EVAL_SETS),
+             _equivalent_gold(s, g.format, g.metric("policy", "f1")), fmt_int(g.mean("step_labels")),
+             fmt_int(g.mean("compute", "rollout_tokens_generated")),
+             fmt_int(g.mean("compute", "rollout_tokens_processed")),
+             fmt_int(g.mean("compute", "train_tokens_processed"))] for g in s.other]
     return Table(headers, rows, ["Judges trained on step labels from a source other than the gold "
                                  "labels (e.g. Monte-Carlo rollouts); their cost is the compute "
-                                 "bill rather than labelled solutions.",
+                                 "bill rather than labelled solutions. Equivalent gold labels: "
+                                 "the number of gold-labelled solutions at which the same format "
+                                 "reaches the same F1 on policy samples (log-linear "
+                                 "interpolation of its gold curve; ≤min / >max outside it).",
                                  SEED_NOTE], right=tuple(range(2, len(headers))))
 
 
