@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
+from prmlab.data.jsonl import iter_json_lines
 from prmlab.data.record import Record, record_from_dict
 from prmlab.errors import InputError
 
@@ -201,3 +202,13 @@ def build(fields: dict[str, Any], extras: dict[str, Any], covered: Iterable[str]
 def default_id(path: str, n: int) -> str:
     """An id for formats that have none: file stem and line, e.g. 'phase2_train-17'."""
     return f"{Path(path).stem}-{n}"
+
+
+def read_jsonl_located(path, text: str | None, convert: Callable[[Any, Where], Record]
+                       ) -> list[tuple[Where, Record]]:
+    """Every line of a JSONL file converted to a record, each with where it came from."""
+    out = []
+    for line, obj in iter_json_lines(path, text):
+        where = Where(str(path), line)
+        out.append((where, convert(obj, where)))
+    return out

@@ -37,8 +37,8 @@ from typing import Any, Iterable
 
 from prmlab.atomic import write_jsonl
 from prmlab.data.formats.common import (WriteError, Where, build, check_choice, default_id, get,
+                                        read_jsonl_located,
                                         need_object, read_extras, write_extras)
-from prmlab.data.jsonl import iter_json_lines
 from prmlab.data.record import Record, first_error_from_labels
 
 NAME = "prm800k"
@@ -108,11 +108,7 @@ def records_from_text(text: str, path: str, neutral: str = "correct") -> list[Re
 def read_located(path: str | os.PathLike, text: str | None = None, *,
                  neutral: str = "correct") -> list[tuple[Where, Record]]:
     check_choice("neutral", neutral, NEUTRAL)
-    out = []
-    for line, obj in iter_json_lines(path, text):
-        where = Where(str(path), line)
-        out.append((where, from_obj(obj, where, neutral)))
-    return out
+    return read_jsonl_located(path, text, lambda obj, where: from_obj(obj, where, neutral))
 
 
 def read(path: str | os.PathLike, *, neutral: str = "correct") -> list[Record]:

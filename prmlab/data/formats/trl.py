@@ -21,9 +21,9 @@ from typing import Any, Iterable
 
 from prmlab.atomic import write_jsonl
 from prmlab.data.formats.common import (WriteError, Where, build, check_choice, default_id, get,
+                                        read_jsonl_located,
                                         get_steps, need_object, prefix_labels, read_extras,
                                         type_name, write_extras)
-from prmlab.data.jsonl import iter_json_lines
 from prmlab.data.record import Record, first_error_from_labels
 
 NAME = "trl"
@@ -51,11 +51,7 @@ def from_obj(obj: Any, where: Where, after_error: str = "reject") -> Record:
 def read_located(path: str | os.PathLike, text: str | None = None, *,
                  after_error: str = "reject") -> list[tuple[Where, Record]]:
     check_choice("after_error", after_error, ("reject", "wrong"))
-    out = []
-    for line, obj in iter_json_lines(path, text):
-        where = Where(str(path), line)
-        out.append((where, from_obj(obj, where, after_error)))
-    return out
+    return read_jsonl_located(path, text, lambda obj, where: from_obj(obj, where, after_error))
 
 
 def read(path: str | os.PathLike, *, after_error: str = "reject") -> list[Record]:
