@@ -21,14 +21,14 @@ from prmlab.training.policy import PolicyConfig
 
 class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    pool_policy_problems: int = 600  # labelled pool: policy samples (natural errors) ...
+    pool_policy_problems: int = 300  # labelled pool: policy samples (natural errors) ...
     pool_samples_per_problem: int = 2
-    pool_injected: int = 1200  # ... plus injected-error solutions
+    pool_injected: int = 600  # ... plus injected-error solutions
     dev_policy_problems: int = 60  # labelled dev split (model selection), same mix
     dev_injected: int = 120
-    eval_policy_problems: int = 200  # evaluation: policy samples on fresh problems
+    eval_policy_problems: int = 150  # evaluation: policy samples on fresh problems
     eval_samples_per_problem: int = 2
-    eval_injected: int = 300  # evaluation: injected errors, reported separately
+    eval_injected: int = 200  # evaluation: injected errors, reported separately
     temperature: float = 1.0  # policy sampling temperature
     seed: int = 0
 
@@ -39,13 +39,13 @@ class TTSConfig(BaseModel):
     budget: int | None = None  # default: the largest budget
     ks: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
     temperature: float = 0.7
-    max_solutions: int = 200  # of the policy evaluation set
+    max_solutions: int = 150  # of the policy evaluation set
 
 
 class BoNConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
-    n_problems: int = 64
+    n_problems: int = 48
     n: int = 16  # samples per problem
     temperature: float = 1.0
 
