@@ -242,6 +242,8 @@ def test_critic_command_end_to_end(model_dir, data_file, tmp_path):
         assert "value" in m[key] and "ci" in m[key]
     assert m["config"]["k"] == 1 and m["config"]["temperature"] == 0.0
     assert m["versions"]["torch"]
+    assert m["auroc"]["value"] is None and "not meaningful" in m["auroc"]["reason"]
+    assert m["ece"]["value"] is None and "value" in m["critic"]["ece_of_01_scores"]
     for row in rows:
         assert set(row) >= {"id", "prediction", "outputs", "step_scores", "sample_predictions"}
         assert len(row["outputs"]) == 1 and len(row["generated_tokens"]) == 1

@@ -6,11 +6,14 @@ and the parse-failure policy: a failure is a wrong prediction, counted and repor
 Writes OUT/metrics.json — F1, acc_err, acc_cor with bootstrap CIs and the trivial baselines via
 `evaluate_scores`, plus a "critic" section (parse failures, the predicted-index histogram,
 tokens, tokens/s, wall time) — and OUT/samples.jsonl (id, prediction, sample predictions, raw
-outputs, step_scores). samples.jsonl is a valid `prmlab eval --scores` file.
+outputs, step_scores). samples.jsonl is a valid `prmlab eval --scores` file. Step AUROC and
+ECE are reported as null with a reason (see `AUROC_ECE_REASON`); their computed values stay
+under "critic" for the record.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -19,6 +22,11 @@ from typing import Any, Optional
 import typer
 
 from prmlab.errors import InputError
+
+
+AUROC_ECE_REASON = ("not meaningful for a critic: its step scores are 0/1 from the predicted "
+                    "index, and a parse failure's are chosen from the label so as to be wrong "
+                    "(the computed values are under critic.auroc_of_01_scores / ece_of_01_scores)")
 
 
 def register(app: typer.Typer) -> None:
@@ -57,6 +65,7 @@ def critic_command(
 ) -> None:
     from prmlab.atomic import write_json, write_jsonl
     from prmlab.data.formats import read_any
+    from prmlab.evaluation.bootstrap import metric
     from prmlab.evaluation.processbench import processbench_point
     from prmlab.evaluation.run import evaluate_scores
     from prmlab.judges.critic import (CriticJudge, critic_step_scores, load_causal_lm,
@@ -118,17 +127,22 @@ def critic_command(
     direct = processbench_point([a for a, _ in known], [b for _, b in known]) if known else {}
     for key, v in direct.items():
         got = metrics[key]["value"]
-        if not ((v != v and got is None) or (got is not None and abs(got - v) < 1e-12)):
+        if not ((math.isnan(v) and got is None) or (got is not None and abs(got - v) < 1e-12)):
             raise AssertionError(f"critic {key}: scores give {got}, predictions give {v}")
 
     stats["wall_seconds_total"] = time.perf_counter() - t_start
     stats["load_seconds"] = load_s
     stats["prediction_histogram"] = prediction_histogram(predictions)
     stats["label_histogram"] = prediction_histogram([r.first_error for r in records])
+    # Step AUROC/ECE of 0/1 scores mean little, and a failure's scores are chosen from its label
+    # (to be wrong), which drags AUROC below 0.5 by construction: null at the top level, the
+    # computed numbers kept under "critic" for the record.
+    for key in ("auroc", "ece"):
+        old = metrics[key]
+        stats[f"{key}_of_01_scores"] = old
+        metrics[key] = metric(None, direction=old["direction"], n=old["n"],
+                              aggregation=old["aggregation"], reason=AUROC_ECE_REASON)
     metrics["critic"] = stats
-    metrics["note"] = ("f1/acc_err/acc_cor are the ProcessBench critic metrics. auroc/ece are of "
-                       "0/1 step scores made from the predicted index (parse failures scored "
-                       "from the label so as to be wrong) and mean little.")
     rows = []
     for r, p, s in zip(records, preds, scores):
         rows.append({"id": r.id, "first_error": r.first_error, "prediction": p.prediction,

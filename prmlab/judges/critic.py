@@ -41,7 +41,8 @@ predicts SOME index, so to count it as wrong through the score path its scores a
 the label: all 0.0 (predicts step 0) for a correct solution, all 1.0 (predicts -1) for one with
 an error. That uses the label only to encode "wrong"; it is done in `critic_step_scores`, never
 in the judge. Step AUROC and ECE of these 0/1 scores mean little (two score values, no
-calibration; failures' scores depend on the label) — read F1/acc_err/acc_cor.
+calibration), and with failures scored from the label they are biased by construction (many
+failures push AUROC below 0.5): `prmlab critic` reports them as null — read F1/acc_err/acc_cor.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ import dataclasses
 import re
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from prmlab.data.record import Record
 from prmlab.errors import InputError
@@ -94,7 +96,8 @@ def tag_steps(steps: Sequence[str]) -> str:
     b
     </paragraph_1>
     """
-    return "".join(f"<paragraph_{i}>\n{s}\n</paragraph_{i}>\n\n" for i, s in enumerate(steps)).strip()
+    return "".join(f"<paragraph_{i}>\n{s}\n</paragraph_{i}>\n\n"
+                   for i, s in enumerate(steps)).strip()
 
 
 def critic_prompt(problem: str, steps: Sequence[str]) -> str:
@@ -191,7 +194,8 @@ def failure_scores(first_error: int | None, n_steps: int) -> list[float]:
     return [0.0] * n_steps if first_error == -1 else [1.0] * n_steps
 
 
-def critic_step_scores(records: Sequence[Record], predictions: Sequence[int | None]) -> list[list[float]]:
+def critic_step_scores(records: Sequence[Record],
+                       predictions: Sequence[int | None]) -> list[list[float]]:
     """Step scores of each record from its predicted index (a failure scores as wrong)."""
     if len(records) != len(predictions):
         raise ValueError(f"{len(records)} records but {len(predictions)} predictions")
@@ -372,7 +376,8 @@ def load_causal_lm(model: str | Path, *, gguf_file: str | None = None,
         try:
             import gguf  # noqa: F401
         except ImportError:
-            raise InputError("reading a GGUF file needs the gguf package (pip install gguf)") from None
+            raise InputError("reading a GGUF file needs the gguf package "
+                             "(pip install gguf)") from None
         try:
             tok = AutoTokenizer.from_pretrained(str(path), gguf_file=gguf_file,
                                                 trust_remote_code=trust_remote_code)

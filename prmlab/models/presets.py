@@ -28,7 +28,10 @@ def llama_config(preset: str, vocab_size: int, *, pad_id: int, bos_id: int, eos_
         raise InputError(f"unknown model preset {preset!r}; known: {', '.join(PRESETS)}")
     return LlamaConfig(vocab_size=vocab_size, max_position_embeddings=max_positions,
                        pad_token_id=pad_id, bos_token_id=bos_id, eos_token_id=eos_id,
-                       tie_word_embeddings=True, rope_theta=10000.0, **PRESETS[preset])
+                       # Untied: with tied embeddings the 24 interchangeable name tokens collapsed
+                       # to one vector (mean cosine 0.96) and the model could not copy a name
+                       # (dev/LOG.md, 2026-11-26).
+                       tie_word_embeddings=False, rope_theta=10000.0, **PRESETS[preset])
 
 
 def n_params(model) -> int:

@@ -32,6 +32,11 @@ from prmlab.models.tokenizer import build_arith_tokenizer
 from prmlab.training.loop import FitConfig, fit
 
 
+# Bump when the corpus, the text format or the model presets change what a config produces,
+# so that a cached base built by older code is never reused.
+FORMAT_VERSION = 3
+
+
 class DifficultyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_steps: int = 2
@@ -59,8 +64,8 @@ class BaseConfig(BaseModel):
         weight_decay=0.01))
 
     def key(self) -> str:
-        """Content address: the same config always names the same cached base."""
-        blob = json.dumps(self.model_dump(), sort_keys=True)
+        """Content address: the same config (and corpus/model format) names the same base."""
+        blob = json.dumps({"config": self.model_dump(), "format": FORMAT_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -127,11 +132,12 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
     prompts = [codec.check_prompt(p, steps) for p, steps, _ in probes["checks"]]
     g = generate(model, prompts, max_new_tokens=100, stop_ids=[codec.eos_id, codec.ok_id, codec.bad_id],
                  pad_id=codec.pad_id, batch_size=batch_size)
-    exact = rec_ok = copy_ok = marks_ok = n_rec = n_copy = 0
+    exact = rec_ok = copy_ok = marks_ok = n_rec = n_copy = head_ok = 0
     for (_, _, want), seq in zip(probes["checks"], g.sequences):
         got = codec.decode(seq).strip()
         exact += got == want
         fw, fg = _fields(want), _fields(got)
+        head_ok += fw["head"] == fg["head"]
         if "recompute" in fw:
             n_rec += 1
             rec_ok += fw["recompute"] == fg.get("recompute")
@@ -141,6 +147,7 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
             marks_ok += fw["marks"] == fg.get("marks")
     return {"worked_exact": worked_ok / len(probes["worked"]),
             "check_exact": exact / len(probes["checks"]),
+            "name_exact": head_ok / len(probes["checks"]),  # which quantity the step computes
             "recompute_exact": rec_ok / max(1, n_rec),
             "copy_exact": copy_ok / max(1, n_copy),
             "marks_exact": marks_ok / max(1, n_copy)}
