@@ -47,7 +47,7 @@ class JudgeConfig(BaseModel):
     max_length: int = 512  # longer examples are an error, never silently cut
     dev_max: int = 160  # dev solutions scored at each evaluation (model selection)
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
-        batch_size=16, max_steps=400, max_epochs=15, min_steps=30, eval_every=40, patience=3,
+        batch_size=16, max_steps=300, max_epochs=15, min_steps=30, eval_every=50, patience=3,
         warmup_steps=10))
 
 
