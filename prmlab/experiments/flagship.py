@@ -83,12 +83,16 @@ class Sweep:
             train_policy(self.cfg.policy, base, path, progress=update)
         return path
 
+    def data_folder(self, policy: Path) -> Path:
+        key = config_key({"policy": policy.name, "data": self.cfg.data.model_dump(),
+                          "bon": self.cfg.bon.model_dump(),
+                          "difficulty": self.cfg.base.difficulty.model_dump()})
+        return self.cache / "data" / key
+
     def datasets(self, policy: Path) -> dict[str, list[Record]]:
         d = self.cfg.data
         diff = self.cfg.base.difficulty.build()
-        key = config_key({"policy": policy.name, "data": d.model_dump(), "bon": self.cfg.bon.model_dump(),
-                          "difficulty": self.cfg.base.difficulty.model_dump()})
-        folder = self.cache / "data" / key
+        folder = self.data_folder(policy)
         names = ("pool", "dev", "eval_policy", "eval_injected", "bon")
         if all((folder / f"{n}.jsonl").exists() for n in names) and (folder / "summary.json").exists():
             self.ui.log(f"data: cached at {folder}")
@@ -327,7 +331,7 @@ class Sweep:
         write_json(self.out / "artifacts.json", {
             "base": str(base), "policy": str(policy), "base_report": read_info(base).get("report"),
             "data": {k: len(v) for k, v in sets.items()},
-            "data_summary": json.loads((self.cache / "data").joinpath(_data_key_dir(self, policy), "summary.json").read_text())})
+            "data_summary": json.loads((self.data_folder(policy) / "summary.json").read_text())})
         cells = [(f, b, s) for s in self.cfg.seeds for b in self.cfg.budgets for f in self.cfg.formats]
         total = len(cells) + 3
         self.ui.start_cells(total)
@@ -343,12 +347,6 @@ class Sweep:
         self.ui.advance()
         self.run_bon(base, sets)
         self.ui.advance()
-
-
-def _data_key_dir(sweep: Sweep, policy: Path) -> str:
-    return config_key({"policy": policy.name, "data": sweep.cfg.data.model_dump(),
-                       "bon": sweep.cfg.bon.model_dump(),
-                       "difficulty": sweep.cfg.base.difficulty.model_dump()})
 
 
 def _running_min(xs: list[float]) -> list[float]:
