@@ -57,6 +57,7 @@ class BaseConfig(BaseModel):
     n_problems: int = 50000  # corpus problems (each gives a solution, a check and worked lines)
     worked: bool = True  # include worked arithmetic lines
     checks: int = 2  # verdict-free check documents per problem (0 leaves them out)
+    hard_checks: int = 0  # extra checks of wrong-operand steps per problem (see corpus.py)
     block: int = 256
     seed: int = 0
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
@@ -163,7 +164,8 @@ def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], Non
     torch.manual_seed(cfg.seed)
     codec = arith_codec()
     d = cfg.difficulty.build()
-    docs = iter_corpus(cfg.n_problems, cfg.seed, d, worked=cfg.worked, checks=cfg.checks)
+    docs = iter_corpus(cfg.n_problems, cfg.seed, d, worked=cfg.worked, checks=cfg.checks,
+                       hard_checks=cfg.hard_checks)
     blocks = packed_blocks(codec, docs, cfg.block)
     config = llama_config(cfg.preset, codec.vocab_size, pad_id=codec.pad_id,
                           bos_id=codec.bos[0], eos_id=codec.eos_id, max_positions=max(512, cfg.block))

@@ -16,6 +16,7 @@ from typing import Iterator
 
 from prmlab.data.arith.problems import Difficulty, apply_op, parse_problem
 from prmlab.data.arith.generate import iter_records
+from prmlab.data.arith.solutions import inject
 from prmlab.data.arith.teacher import check
 
 
@@ -45,8 +46,12 @@ def worked_line(rng: random.Random, d: Difficulty) -> str:
 
 def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(), *,
                 worked: bool = True, checks: int = 2, worked_lines: int = 8,
-                error_rate: float = 0.5) -> Iterator[Doc]:
-    """Documents for `n_problems` problems; deterministic in `seed`."""
+                error_rate: float = 0.5, hard_checks: int = 0) -> Iterator[Doc]:
+    """Documents for `n_problems` problems; deterministic in `seed`.
+
+    `hard_checks` adds, per problem, checks of steps that use the wrong quantity: there the
+    shortcut "copy the operands from the step" gives the wrong lookup, so the base has to find
+    the quantity by name (without them it learns the shortcut; dev/LOG.md, 2026-11-26)."""
     rng = random.Random(f"corpus:{seed}")
     for rec in iter_records(n_problems, seed, difficulty, error_rate=error_rate,
                             id_prefix="corpus"):
@@ -56,5 +61,11 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
             for i in sorted(rng.sample(range(len(rec.steps)), min(checks, len(rec.steps)))):
                 c = check(p, rec.steps, i)
                 yield Doc("check", rec.problem, tuple(rec.steps[: i + 1]), check=c.text)
+        if hard_checks:
+            p = parse_problem(rec.problem)
+            for _ in range(hard_checks):
+                steps, at = inject(p, "wrong_operand", rng)
+                c = check(p, steps, at)
+                yield Doc("check", rec.problem, tuple(steps[: at + 1]), check=c.text)
         if worked:
             yield Doc("worked", lines=tuple(worked_line(rng, difficulty) for _ in range(worked_lines)))
