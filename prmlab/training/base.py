@@ -57,7 +57,7 @@ class BaseConfig(BaseModel):
     n_problems: int = 50000  # corpus problems (each gives a solution, a check and worked lines)
     worked: bool = True  # include worked arithmetic lines
     checks: int = 2  # verdict-free check documents per problem (0 leaves them out)
-    hard_checks: int = 0  # extra checks of wrong-operand steps per problem (see corpus.py)
+    hard_checks: int = 2  # extra checks of wrong-operand steps per problem (see corpus.py)
     block: int = 256
     seed: int = 0
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
