@@ -238,7 +238,7 @@ def plot_quality(rows: list[dict[str, Any]], path: str | Path, *, title: str = "
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    from prmlab.atomic import atomic_open
+    from prmlab.reports.plots import save_png
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -260,9 +260,4 @@ def plot_quality(rows: list[dict[str, Any]], path: str | Path, *, title: str = "
     axes[0].legend(loc="lower right", fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        with atomic_open(path, "wb") as f:
-            fig.savefig(f, format="png")
-    finally:
-        plt.close(fig)
+    save_png(fig, path)

@@ -38,6 +38,13 @@ def plot_bon(metrics: Mapping[str, Any], path: str | os.PathLike) -> None:
     ax.set_title(f"best-of-N, {metrics.get('n_problems', '?')} problems (95% CI)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
+    save_png(fig, path)
+
+
+def save_png(fig, path: str | os.PathLike) -> None:
+    """Lay out, write atomically as PNG, and close a pyplot figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
         with atomic_open(path, "wb") as f:
