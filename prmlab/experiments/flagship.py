@@ -174,28 +174,34 @@ class Sweep:
     def judge_cell_id(self, fmt: str, budget: int, seed: int) -> str:
         return f"{fmt}-N{budget}-s{seed}"
 
-    def run_judge(self, base: Path, sets, fmt: str, budget: int, seed: int) -> None:
-        cid = self.judge_cell_id(fmt, budget, seed)
-        if self._done(cid):
-            return
+    def _train_and_score(self, cid: str, base: Path, pool, sets, fmt: str, budget: int,
+                         seed: int, desc: str):
+        """Train one judge into the cell folder, score both evaluation sets with it."""
         folder = self._cell_dir(cid)
         jcfg = JudgeConfig.model_validate({**self.cfg.judge.model_dump(), "format": fmt,
                                            "budget": budget, "seed": seed})
         t0 = time.time()
-        with self.ui.steps(f"{fmt} N={budget} seed={seed}") as update:
-            info = train_judge(jcfg, base, sets["pool"], sets["dev"], folder / "judge",
+        with self.ui.steps(desc) as update:
+            info = train_judge(jcfg, base, pool, sets["dev"], folder / "judge",
                                log=self.ui.log, progress=update)
         judge = load_judge(str(folder / "judge"))
         t1 = time.time()
         scores = judge.score(sets["eval_policy"] + sets["eval_injected"])
+        timing = {"train_seconds": round(t1 - t0, 1), "score_seconds": round(time.time() - t1, 1)}
+        compute = {"train_tokens_processed": info["tokens_processed"], **getattr(judge, "stats", {})}
+        return folder, info, scores, timing, compute
+
+    def run_judge(self, base: Path, sets, fmt: str, budget: int, seed: int) -> None:
+        cid = self.judge_cell_id(fmt, budget, seed)
+        if self._done(cid):
+            return
+        folder, info, scores, timing, compute = self._train_and_score(
+            cid, base, sets["pool"], sets, fmt, budget, seed, f"{fmt} N={budget} seed={seed}")
         summary = self._evaluate(folder, scores, sets, {"judge": fmt, "budget": budget, "seed": seed})
         self._finish(cid, {"kind": "judge", "format": fmt, "budget": budget, "seed": seed,
                            "label_source": "gold", "budget_solutions": info["budget_solutions"],
                            "step_labels": info["step_labels"], "selection": info["selection"],
-                           "filter": info.get("filter"), "train_seconds": round(t1 - t0, 1),
-                           "score_seconds": round(time.time() - t1, 1),
-                           "compute": {"train_tokens_processed": info["tokens_processed"],
-                                       **getattr(judge, "stats", {})},
+                           "filter": info.get("filter"), **timing, "compute": compute,
                            "metrics": summary})
         m = summary["policy"]["f1"]
         self.ui.log(f"{cid}: F1 on policy samples {m['value'] if m['value'] is not None else float('nan'):.3f}")
@@ -227,25 +233,18 @@ class Sweep:
             quality = label_quality(derived, draw_budget(sets["pool"], n, seed))
             for fmt in todo:
                 cid = f"{fmt}-{method}-N{n}-s{seed}"
-                folder = self._cell_dir(cid)
-                jcfg = JudgeConfig.model_validate({**self.cfg.judge.model_dump(), "format": fmt,
-                                                   "budget": len(derived), "seed": seed})
-                with self.ui.steps(f"{fmt} on {method} labels") as update:
-                    info = train_judge(jcfg, base, derived, sets["dev"], folder / "judge",
-                                       log=self.ui.log, progress=update)
-                judge = load_judge(str(folder / "judge"))
-                scores = judge.score(sets["eval_policy"] + sets["eval_injected"])
+                folder, info, scores, timing, compute = self._train_and_score(
+                    cid, base, derived, sets, fmt, len(derived), seed, f"{fmt} on {method} labels")
                 metrics = self._evaluate(folder, scores, sets, {"judge": fmt, "label_source": method})
                 self._finish(cid, {"kind": "judge", "format": fmt, "budget": n, "seed": seed,
                                    "label_source": method, "budget_solutions": 0,
                                    "step_labels": 0, "rollout_labelled_solutions": n,
                                    "selection": info["selection"], "filter": info.get("filter"),
-                                   "label_quality": quality,
-                                   "compute": {"train_tokens_processed": info["tokens_processed"],
+                                   "label_quality": quality, **timing,
+                                   "compute": {**compute,
                                                "rollout_tokens_generated": summary.get("tokens_generated"),
                                                "rollout_tokens_processed": summary.get("tokens_processed"),
-                                               "rollouts": summary.get("rollouts"),
-                                               **getattr(judge, "stats", {})},
+                                               "rollouts": summary.get("rollouts")},
                                    "metrics": metrics})
 
     def run_tts(self, sets) -> None:
