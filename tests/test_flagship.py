@@ -3,6 +3,7 @@ run folders, resume after an interruption, and a report rebuilt identically from
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,24 @@ def test_every_cell_is_a_recomputable_run_folder(smoke_run):
     assert any((out / "figures").glob("*.png"))
 
 
+def test_policy_starts_from_the_bases_snapshot_and_solves_its_difficulty(smoke_run):
+    cfg, out, cache = smoke_run
+    art = json.loads((out / "artifacts.json").read_text())
+    base, init = Path(art["base"]), Path(art["policy_init"])
+    assert init.name == f"{base.name}-step{cfg.base.snapshot_step}" and init.parent == base.parent
+    snap = json.loads((init / "prmlab.json").read_text())
+    assert snap["kind"] == "base-snapshot" and snap["report"]["steps"] == cfg.base.snapshot_step
+    assert art["base_report"]["snapshot"]["steps"] == cfg.base.snapshot_step
+    # The two models differ: the snapshot is the same run, stopped early.
+    from safetensors.torch import load_file
+
+    a, b = load_file(base / "model.safetensors"), load_file(init / "model.safetensors")
+    assert a.keys() == b.keys() and any(not (a[k] == b[k]).all() for k in a)
+    from prmlab.training.policy import base_difficulty
+
+    assert base_difficulty(init) == cfg.base.difficulty.build()
+
+
 def test_interrupted_sweep_resumes_and_report_is_identical(smoke_run, tmp_path):
     cfg, out, cache = smoke_run
     copy = tmp_path / "run"
@@ -90,3 +109,16 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     y.write_text("budgets: [8, 16\n")
     with pytest.raises(InputError, match="c.yaml"):
         resolve_config(y)
+
+
+def test_partial_nested_override_keeps_the_sections_other_defaults(tmp_path):
+    default = resolve_config().judge.fit
+    cfg = resolve_config(sets=["judge.fit.max_steps=100"]).judge.fit
+    assert cfg.max_steps == 100
+    # The judge's own fit defaults (batch 16, patience 3, ...), not FitConfig's bare ones.
+    assert cfg.model_dump() == {**default.model_dump(), "max_steps": 100}
+    y = tmp_path / "c.yaml"
+    y.write_text("base:\n  difficulty:\n    max_steps: 4\n")
+    base = resolve_config(y).base
+    assert base.difficulty.max_steps == 4
+    assert base.model_dump()["fit"] == resolve_config().base.fit.model_dump()

@@ -96,8 +96,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "budgets": [4, 8],
         "formats": ["discriminative", "generative", "direct", "orm"],
-        "base": {"preset": "tiny", "n_problems": 200, "fit": {"max_steps": 6, "batch_size": 8}},
-        "policy": {"n_problems": 40, "fit": {"max_steps": 3, "batch_size": 8}},
+        "base": {"preset": "tiny", "n_problems": 200, "fit": {"max_steps": 6, "batch_size": 8},
+                 "snapshot_step": 3},
+        "policy": {"n_problems": 40, "init": "snapshot", "fit": {"max_steps": 3, "batch_size": 8}},
         "data": {"pool_policy_problems": 8, "pool_injected": 8, "dev_policy_problems": 4,
                  "dev_injected": 4, "eval_policy_problems": 6, "eval_injected": 6,
                  "eval_samples_per_problem": 1},
@@ -152,7 +153,9 @@ def resolve_config(config_file: str | Path | None = None, sets: list[str] = (), 
     name = preset or file_data.get("preset", "quick")
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
-    data = _merge(_merge({"preset": name}, PRESETS[name]), file_data)
+    # Start from every component's own defaults, so a partial override of a nested section
+    # (`--set judge.fit.max_steps=100`) keeps that section's other defaults.
+    data = _merge(_merge(RunConfig().model_dump(), PRESETS[name]), file_data)
     data["preset"] = name
     for s in sets:
         data = _merge(data, _parse_set(s))

@@ -34,7 +34,7 @@ from prmlab.models.checkpoint import load_codec, load_model, read_info
 from prmlab.provenance import provenance
 from prmlab.supervision.budget import draw_budget
 from prmlab.supervision.rollouts import derive_labels, label_quality
-from prmlab.training.base import train_base
+from prmlab.training.base import snapshot_path, train_base
 from prmlab.training.rollout_sampler import RolloutSampler
 from prmlab.training.judges import JudgeConfig, train_judge
 from prmlab.training.policy import sample_policy, train_policy
@@ -64,6 +64,11 @@ class Sweep:
         key = self.cfg.base.key()
         path = self.cache / "base" / key
         if (path / "prmlab.json").exists():
+            if self.cfg.base.snapshot_step is not None and not (snapshot_path(path, self.cfg.base) / "prmlab.json").exists():
+                from prmlab.errors import InputError
+
+                raise InputError("the cached base has no snapshot (deleted?); remove the base folder to rebuild it",
+                                 path=str(path))
             self.ui.log(f"base: cached at {path}")
             return path
         self.ui.log(f"base: pretraining (cache miss, key {key}); cached for next time")
@@ -73,14 +78,26 @@ class Sweep:
                     f"recompute {report['recompute_exact']:.3f} ({report['seconds']:.0f}s)")
         return path
 
+    def policy_init(self, base: Path) -> Path:
+        if self.cfg.policy.init == "base":
+            return base
+        if self.cfg.base.snapshot_step is None:
+            from prmlab.errors import InputError
+
+            raise InputError("policy.init=snapshot needs base.snapshot_step")
+        return snapshot_path(base, self.cfg.base)
+
     def policy(self, base: Path) -> Path:
-        key = config_key({"base": base.name, "policy": self.cfg.policy.model_dump()})
+        init = self.policy_init(base)
+        # v2: the policy trains on the base's own difficulty (v1 always used the default one).
+        key = config_key({"base": base.name, "init": init.name, "policy": self.cfg.policy.model_dump(),
+                          "v": 2})
         path = self.cache / "policy" / key
         if (path / "prmlab.json").exists():
             self.ui.log(f"policy: cached at {path}")
             return path
-        with self.ui.steps("training policy") as update:
-            train_policy(self.cfg.policy, base, path, progress=update)
+        with self.ui.steps(f"training policy from {init.name}") as update:
+            train_policy(self.cfg.policy, init, path, progress=update)
         return path
 
     def data_folder(self, policy: Path) -> Path:
@@ -328,7 +345,7 @@ class Sweep:
         policy = self.policy(base)
         sets = self.datasets(policy)
         write_json(self.out / "artifacts.json", {
-            "base": str(base), "policy": str(policy), "base_report": read_info(base).get("report"),
+            "base": str(base), "policy": str(policy), "policy_init": str(self.policy_init(base)), "base_report": read_info(base).get("report"),
             "data": {k: len(v) for k, v in sets.items()},
             "data_summary": json.loads((self.data_folder(policy) / "summary.json").read_text())})
         cells = [(f, b, s) for s in self.cfg.seeds for b in self.cfg.budgets for f in self.cfg.formats]

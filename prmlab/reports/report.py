@@ -418,18 +418,30 @@ PROBES = (("worked_exact", "worked arithmetic"), ("copy_exact", "copy"),
           ("recompute_exact", "recompute"), ("marks_exact", "marks"), ("check_exact", "check"))
 
 
-def base_table(rep: Mapping[str, Any]) -> Table:
+def base_table(rep: Mapping[str, Any], policy_init: str | None = None) -> Table:
     bar = rep.get("bar", 0.95)
+    snap = rep.get("snapshot") or {}
     rows = []
     for key, name in PROBES:
         v = rep.get(key)
         if v is None:
             continue
-        rows.append([name, fmt_num(v), fmt_num(bar, 2), "yes" if v >= bar else "no"])
+        row = [name, fmt_num(v), fmt_num(bar, 2), "yes" if v >= bar else "no"]
+        if snap:
+            row.insert(2, fmt_num(snap.get(key)))
+        rows.append(row)
     notes = [f"Meets the bar (worked arithmetic and copy ≥ {bar:g}): "
              f"{'yes' if rep.get('meets_bar') else 'no'}. Parameters {fmt_int(rep.get('params'))}, "
              f"pretraining tokens {fmt_int(rep.get('tokens'))}."]
-    return Table(["probe", "exact match", "bar", "meets bar"], rows, notes, right=(1, 2))
+    head = ["probe", "exact match", "bar", "meets bar"]
+    if snap:
+        head.insert(2, f"snapshot (step {snap.get('steps')})")
+        used = bool(policy_init) and str(policy_init).endswith(f"-step{snap.get('steps')}")
+        notes.append(f"The snapshot is the same pretraining run stopped at step {snap.get('steps')} of "
+                     f"{fmt_int(rep.get('steps'))}: a weaker model of the same family. "
+                     + ("The policy starts from it, so the judges grade another model's solutions "
+                        "(as ProcessBench's PRMs do)." if used else "The policy does not use it here."))
+    return Table(head, rows, notes, right=(1, 2, 3) if snap else (1, 2))
 
 
 DATA_SETS = (("pool_policy", "labelled pool (policy part)"), ("eval_policy", "policy evaluation"),
@@ -635,7 +647,7 @@ def _blocks(s: Summary, figs: Sequence[tuple[str, str, bytes]], head: str,
         b += [("h2", "Best-of-N")] + [("table", t) for t in bon_tables(s, s.bon)]
     rep = run.artifacts.get("base_report")
     if isinstance(rep, dict) and rep:
-        b += [("h2", "Base model"), ("table", base_table(rep))]
+        b += [("h2", "Base model"), ("table", base_table(rep, run.artifacts.get("policy_init")))]
     dts = data_tables(run.artifacts)
     if dts:
         b += [("h2", "Data")] + [("table", t) for t in dts]

@@ -8,12 +8,13 @@ report states them beside the 95% bar.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ from prmlab.data.arith.problems import Difficulty
 from prmlab.data.arith.teacher import check as teacher_check
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.arith.problems import parse_problem
+from prmlab.errors import InputError
 from prmlab.models.checkpoint import save_checkpoint
 from prmlab.models.generate import generate
 from prmlab.models.presets import llama_config, n_params
@@ -40,7 +42,7 @@ FORMAT_VERSION = 3
 class DifficultyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_steps: int = 2
-    max_steps: int = 4
+    max_steps: int = 3
     digits: int = 2
     max_value: int = 999
     ops: str = "+-*"
@@ -60,13 +62,18 @@ class BaseConfig(BaseModel):
     hard_checks: int = 2  # extra checks of wrong-operand steps per problem (see corpus.py)
     block: int = 256
     seed: int = 0
+    # Also keep the weights at this step: a weaker model of the same family, which the flagship's
+    # policy starts from (saved beside the base as `<out>-step<N>`, before the base itself).
+    snapshot_step: int | None = None
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         lr=2e-3, warmup_steps=100, batch_size=32, max_steps=2000, min_lr_ratio=0.05,
         weight_decay=0.01))
 
     def key(self) -> str:
         """Content address: the same config (and corpus/model format) names the same base."""
-        blob = json.dumps({"config": self.model_dump(), "format": FORMAT_VERSION}, sort_keys=True)
+        # The snapshot step does not change the base's weights, so it is not part of its address.
+        blob = json.dumps({"config": self.model_dump(exclude={"snapshot_step"}), "format": FORMAT_VERSION},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -157,8 +164,13 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
 BAR = 0.95
 
 
+def snapshot_path(out_dir: str | Path, cfg: BaseConfig, step: int | None = None) -> Path:
+    out_dir = Path(out_dir)
+    return out_dir.with_name(f"{out_dir.name}-step{step or cfg.snapshot_step}")
+
+
 def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], None] = print,
-               progress: Callable | None = None) -> dict[str, Any]:
+               progress: Callable | None = None, extra_snapshots: Sequence[int] = ()) -> dict[str, Any]:
     """Pretrain, probe and save the base; returns the report (also saved in the checkpoint)."""
     t0 = time.time()
     torch.manual_seed(cfg.seed)
@@ -173,13 +185,33 @@ def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], Non
     log(f"base: {n_params(model) / 1e6:.2f}M parameters, {len(blocks)} blocks of {cfg.block} tokens "
         f"({len(blocks) * cfg.block / 1e6:.1f}M tokens)")
     probes = probe_sets(d, cfg.seed, n=200)
-    result = fit(model, blocks, cfg.fit, pad_id=codec.pad_id, progress=progress)
+    wanted = set(extra_snapshots) | ({cfg.snapshot_step} if cfg.snapshot_step is not None else set())
+    snapshots: dict[int, tuple[dict, float]] = {}
+
+    def on_step(step: int, total: int, row: dict) -> None:
+        if step in wanted:
+            snapshots[step] = (copy.deepcopy(model.state_dict()), row["loss"])
+        if progress is not None:
+            progress(step, total, row)
+
+    result = fit(model, blocks, cfg.fit, pad_id=codec.pad_id, progress=on_step)
     report = probe_base(model, codec, probe_sets(d, cfg.seed, n=500))
     report.update(params=n_params(model), tokens=result.tokens, steps=result.steps,
                   seconds=time.time() - t0, final_loss=result.history[-1]["loss"],
                   meets_bar=report["worked_exact"] >= BAR and report["copy_exact"] >= BAR,
                   bar=BAR)
     del probes
+    for step in sorted(wanted):
+        if step not in snapshots:
+            raise InputError(f"snapshot step {step} is beyond the {result.steps} training steps")
+        weak = LlamaForCausalLM(config)
+        weak.load_state_dict(snapshots[step][0])
+        weak_report = probe_base(weak, codec, probe_sets(d, cfg.seed, n=200))
+        weak_report.update(steps=step, loss=snapshots[step][1])
+        if step == cfg.snapshot_step:
+            report["snapshot"] = weak_report
+        save_checkpoint(snapshot_path(out_dir, cfg, step), weak, codec,
+                        {"kind": "base-snapshot", "config": cfg.model_dump(), "report": weak_report})
     save_checkpoint(out_dir, model, codec, {"kind": "base", "config": cfg.model_dump(),
                                             "report": report, "fit": result.to_dict()})
     return report

@@ -9,16 +9,16 @@ from __future__ import annotations
 import collections
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from prmlab.data.arith.generate import iter_records, label_record
-from prmlab.data.arith.problems import parse_problem
+from prmlab.data.arith.problems import Difficulty, parse_problem
 from prmlab.data.arith.solutions import gold_steps
 from prmlab.data.record import Record
-from prmlab.models.checkpoint import load_codec, load_model, save_checkpoint
+from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.generate import generate
 from prmlab.models.text import Codec
 from prmlab.training.loop import FitConfig, fit
@@ -27,6 +27,10 @@ from prmlab.training.loop import FitConfig, fit
 class PolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     n_problems: int = 4000
+    # "snapshot": start from the base's early snapshot (base.snapshot_step), a weaker model of
+    # the same family, so the judges grade another model's solutions, as in ProcessBench;
+    # "base": fine-tune the judges' own base.
+    init: Literal["base", "snapshot"] = "base"
     seed: int = 1
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         lr=5e-4, batch_size=32, max_steps=150, warmup_steps=10))
@@ -42,12 +46,18 @@ def policy_examples(codec: Codec, records: Sequence[Record]) -> list[dict]:
     return out
 
 
+def base_difficulty(base: str | Path) -> Difficulty:
+    """The difficulty the base was pretrained on: the policy learns to solve the same problems."""
+    d = read_info(base).get("config", {}).get("difficulty")
+    return Difficulty(**d) if d else Difficulty()
+
+
 def train_policy(cfg: PolicyConfig, base: str | Path, out_dir: str | Path, *,
                  progress: Callable | None = None) -> dict[str, Any]:
     t0 = time.time()
     codec = load_codec(base)
-    problems = [r.problem for r in iter_records(cfg.n_problems, 20_000_000 + cfg.seed, error_rate=0.0,
-                                                 id_prefix="policy-train")]
+    problems = [r.problem for r in iter_records(cfg.n_problems, 20_000_000 + cfg.seed, base_difficulty(base),
+                                                 error_rate=0.0, id_prefix="policy-train")]
     gold = []
     for i, text in enumerate(problems):
         p = parse_problem(text)
