@@ -122,3 +122,16 @@ def test_partial_nested_override_keeps_the_sections_other_defaults(tmp_path):
     base = resolve_config(y).base
     assert base.difficulty.max_steps == 4
     assert base.model_dump()["fit"] == resolve_config().base.fit.model_dump()
+
+
+def test_run_command_on_a_finished_sweep_only_reports(smoke_run, run_cli):
+    cfg, out, cache = smoke_run
+    before = sorted(p.stat().st_mtime_ns for p in (out / "cells").glob("*/cell.json"))
+    code, _, err = run_cli("run", "--preset", "smoke", "--set", "formats=[discriminative,generative]",
+                           "--set", "budgets=[4,8]", "--set", "zero_label=true",
+                           "--out", out, "--cache", cache)
+    assert code == 0, err
+    assert sorted(p.stat().st_mtime_ns for p in (out / "cells").glob("*/cell.json")) == before
+    # The summary names the label source of rollout-labelled judges and their zero gold labels.
+    flat = " ".join(err.split())
+    assert "(mc-hard" in flat and "rollout)" in flat and "F1 on policy-sampled" in flat, err

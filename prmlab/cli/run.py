@@ -102,8 +102,12 @@ def _summary(out: Path) -> None:
         if c.get("kind") not in ("judge", "baseline", "zero-label"):
             continue
         m = c["metrics"]["policy"]
-        rows.append((c.get("format", ""), c.get("budget", 0), c.get("seed", 0), m))
-    rows.sort(key=lambda r: (r[0].startswith("baseline"), r[0], r[1], r[2]))
+        name, budget = c.get("format", ""), str(c.get("budget", 0))
+        if c.get("label_source") not in (None, "gold"):
+            name += f" ({c['label_source']} labels)"
+            budget = f"0 ({budget} rollout)"
+        rows.append((name, budget, c.get("seed", 0), m, c.get("budget", 0)))
+    rows.sort(key=lambda r: (r[0].startswith("baseline"), r[0], r[4], r[2]))
     t = Table(title="F1 on policy-sampled solutions (95% bootstrap CI over problems)")
     for col in ("judge", "labelled solutions", "seed", "F1 ↑", "acc_err ↑", "acc_cor ↑"):
         t.add_column(col)
@@ -113,8 +117,8 @@ def _summary(out: Path) -> None:
             return "—"
         ci = x.get("ci")
         return f"{x['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
-    for name, budget, seed, m in rows:
-        t.add_row(name, str(budget), str(seed), fmt(m["f1"]), fmt(m["acc_err"]), fmt(m["acc_cor"]))
+    for name, budget, seed, m, _ in rows:
+        t.add_row(name, budget, str(seed), fmt(m["f1"]), fmt(m["acc_err"]), fmt(m["acc_cor"]))
     console.print(t)
 
 
