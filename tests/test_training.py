@@ -213,3 +213,24 @@ def test_teacher_errors_are_filtered(base_ckpt, tmp_path):
     info = train_judge(cfg, base_ckpt, POOL, DEV, tmp_path / "gen", log=lambda s: None)
     assert 0 < info["filter"]["kept_fraction"] < 1
     assert info["filter"]["kept"] < info["filter"]["chains"] == 16
+
+
+def test_weighted_lm_loss_counts_chosen_tokens_w_times(codec):
+    from prmlab.training.loop import pad_batch, weighted_lm_loss
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(llama_config("tiny", codec.vocab_size, pad_id=codec.pad_id,
+                                          bos_id=codec.bos[0], eos_id=codec.eos_id))
+    ids = codec.encode("1 + 2 = 3") + [codec.ok_id, codec.eos_id]
+    labels = [-100] * 3 + ids[3:]
+    batch = pad_batch([{"input_ids": ids, "labels": labels}], codec.pad_id)
+    plain, n = causal_lm_loss(model, batch)
+    same, n1 = weighted_lm_loss({codec.ok_id: 1.0})(model, batch)
+    heavy, n2 = weighted_lm_loss({codec.ok_id: 5.0, codec.bad_id: 5.0})(model, batch)
+    # The per-token loss of the verdict, worked out directly.
+    logits = model(input_ids=batch["input_ids"]).logits[0]
+    pos = ids.index(codec.ok_id)
+    ce_ok = torch.nn.functional.cross_entropy(logits[pos - 1:pos].float(), torch.tensor([codec.ok_id]))
+    assert n == n1 == n2 == len(ids) - 3  # the count of targets is not weighted
+    assert torch.allclose(same, plain)
+    assert torch.allclose(heavy, plain + 4 * ce_ok, rtol=1e-5)

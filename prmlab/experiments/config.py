@@ -80,7 +80,12 @@ class RunConfig(BaseModel):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {},
+    # Sized for 10 minutes on 2 CPU cores once the base is cached.
+    "quick": {
+        "judge": {"fit": {"max_steps": 150}, "dev_max": 100},
+        "tts": {"max_solutions": 100},
+        "bon": {"n_problems": 32},
+    },
     "full": {
         "budgets": [8, 32, 128, 512, 2048, 8192],
         "seeds": [0, 1, 2],

@@ -1,8 +1,9 @@
 """The zero-label judge: the base model checks each step itself; a fixed rule gives the verdict.
 
-It uses no step labels at all. The base learnt, from verdict-free check documents, to recompute
+It uses no step labels at all. The base learnt, from check documents in its corpus, to recompute
 a step, copy the claim and compare them digit by digit; the verdict is then read off its own
-comparison marks (`verdict_from_text`). Unreadable checks score 0.5 and are counted.
+comparison marks by a fixed rule (`verdict_from_text`; the same rule wrote the verdict tokens
+of the corpus's checks, when `verdicts` is on). Unreadable checks score 0.5 and are counted.
 """
 
 from __future__ import annotations

@@ -58,13 +58,14 @@ class BaseConfig(BaseModel):
     difficulty: DifficultyConfig = Field(default_factory=DifficultyConfig)
     n_problems: int = 50000  # corpus problems (each gives a solution, a check and worked lines)
     worked: bool = True  # include worked arithmetic lines
-    checks: int = 2  # verdict-free check documents per problem (0 leaves them out)
+    checks: int = 2  # check documents per problem (0 leaves them out)
     hard_checks: int = 2  # extra checks of wrong-operand steps per problem (see corpus.py)
+    verdicts: bool = True  # checks end with the verdict their own marks imply (see corpus.py)
     block: int = 256
     seed: int = 0
     # Also keep the weights at this step: a weaker model of the same family, which the flagship's
     # policy starts from (saved beside the base as `<out>-step<N>`, before the base itself).
-    snapshot_step: int | None = None
+    snapshot_step: int | None = 600
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         lr=2e-3, warmup_steps=100, batch_size=32, max_steps=2000, min_lr_ratio=0.05,
         weight_decay=0.01))
@@ -81,19 +82,20 @@ def arith_codec() -> Codec:
     return Codec(build_arith_tokenizer(), TextFormat())
 
 
-def doc_ids(codec: Codec, doc: Doc) -> list[int]:
+def doc_ids(codec: Codec, doc: Doc, verdicts: bool = False) -> list[int]:
     if doc.kind == "solution":
         return codec.solution(doc.problem, doc.steps)[0] + [codec.eos_id]
     if doc.kind == "check":
-        return codec.check_prompt(doc.problem, doc.steps) + codec.encode(doc.check) + [codec.eos_id]
+        verdict = [codec.ok_id if doc.ok else codec.bad_id] if verdicts and doc.ok is not None else []
+        return codec.check_prompt(doc.problem, doc.steps) + codec.encode(doc.check) + verdict + [codec.eos_id]
     return codec.bos + codec.encode(" ; ".join(doc.lines) + " ;") + [codec.eos_id]
 
 
-def packed_blocks(codec: Codec, docs, block: int) -> list[dict[str, list[int]]]:
+def packed_blocks(codec: Codec, docs, block: int, verdicts: bool = False) -> list[dict[str, list[int]]]:
     """Documents concatenated and cut into full blocks (packed: no padding to train on)."""
     stream: list[int] = []
     for d in docs:
-        stream += doc_ids(codec, d)
+        stream += doc_ids(codec, d, verdicts)
     n = len(stream) // block
     return [{"input_ids": stream[i * block:(i + 1) * block],
              "labels": stream[i * block:(i + 1) * block]} for i in range(n)]
@@ -178,7 +180,7 @@ def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], Non
     d = cfg.difficulty.build()
     docs = iter_corpus(cfg.n_problems, cfg.seed, d, worked=cfg.worked, checks=cfg.checks,
                        hard_checks=cfg.hard_checks)
-    blocks = packed_blocks(codec, docs, cfg.block)
+    blocks = packed_blocks(codec, docs, cfg.block, cfg.verdicts)
     config = llama_config(cfg.preset, codec.vocab_size, pad_id=codec.pad_id,
                           bos_id=codec.bos[0], eos_id=codec.eos_id, max_positions=max(512, cfg.block))
     model = LlamaForCausalLM(config)

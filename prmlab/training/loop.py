@@ -81,6 +81,31 @@ def causal_lm_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
     return loss, int(mask.sum())
 
 
+def weighted_lm_loss(weights: dict[int, float]) -> Callable:
+    """`causal_lm_loss` with some target tokens counted `weights[id]` times.
+
+    A generative judge's verdict is one token after a rationale of ~40: unweighted, it gets a
+    fortieth of the gradient, and a judge fine-tuned on a few labelled solutions learns to write
+    checks but not to turn its own marks into a verdict."""
+    ids = torch.tensor(sorted(weights))
+    ws = torch.tensor([weights[i] for i in sorted(weights)], dtype=torch.float32)
+
+    def loss_fn(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        labels = batch["labels"][:, 1:]
+        logits = logits[:, :-1]
+        mask = labels != -100
+        target = labels[mask]
+        ce = torch.nn.functional.cross_entropy(logits[mask].float(), target, reduction="none")
+        w = torch.ones_like(ce)
+        hit = target.unsqueeze(1) == ids.to(target.device).unsqueeze(0)
+        w = torch.where(hit.any(1), (hit.float() * ws.to(ce.device)).sum(1), w)
+        return (ce * w).sum(), int(mask.sum())
+
+    loss_fn.shifted = True  # type: ignore[attr-defined]
+    return loss_fn
+
+
 def token_cls_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy of a token-classification head where the label is not -100."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -197,6 +222,6 @@ def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
 
 def _count_targets(batch: dict[str, torch.Tensor], loss_fn: Callable) -> int:
     labels = batch["labels"]
-    if loss_fn is causal_lm_loss:
+    if loss_fn is causal_lm_loss or getattr(loss_fn, "shifted", False):
         labels = labels[:, 1:]
     return int((labels != -100).sum())

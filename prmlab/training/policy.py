@@ -30,7 +30,7 @@ class PolicyConfig(BaseModel):
     # "snapshot": start from the base's early snapshot (base.snapshot_step), a weaker model of
     # the same family, so the judges grade another model's solutions, as in ProcessBench;
     # "base": fine-tune the judges' own base.
-    init: Literal["base", "snapshot"] = "base"
+    init: Literal["base", "snapshot"] = "snapshot"
     seed: int = 1
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         lr=5e-4, batch_size=32, max_steps=150, warmup_steps=10))

@@ -1,9 +1,12 @@
 """The unlabelled pretraining corpus of the base model.
 
-Three kinds of document, none with a label or a verdict:
+Three kinds of document, none with a step label:
 - `solution`: a problem and a solution, half of them with an injected error (not marked);
-- `check`: a problem, a solution prefix and the teacher's check of its last step, *without*
-  the verdict (`checks` per problem): the base learns to recompute, copy and compare, not to judge;
+- `check`: a problem, a solution prefix and the teacher's check of its last step (`checks` per
+  problem): the base learns to recompute, copy and compare. With `verdicts`, the check ends with
+  the verdict its own marks imply (`<bad>` when any mark is "!"), a rule of the check's text
+  rather than a label — the base learns to read its own comparison, which a judge fine-tuned on
+  a few labelled solutions otherwise has to learn from scratch (dev/LOG.md, 2026-11-26);
 - `worked`: lines of worked arithmetic over the domain's range (`worked=False` drops them, to
   test whether the judging skill needs them).
 """
@@ -27,6 +30,7 @@ class Doc:
     steps: tuple[str, ...] = ()
     check: str = ""
     lines: tuple[str, ...] = ()
+    ok: bool | None = None  # the verdict the check's marks imply (check documents)
 
 
 def worked_line(rng: random.Random, d: Difficulty) -> str:
@@ -60,12 +64,12 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
             p = parse_problem(rec.problem)
             for i in sorted(rng.sample(range(len(rec.steps)), min(checks, len(rec.steps)))):
                 c = check(p, rec.steps, i)
-                yield Doc("check", rec.problem, tuple(rec.steps[: i + 1]), check=c.text)
+                yield Doc("check", rec.problem, tuple(rec.steps[: i + 1]), check=c.text, ok=c.ok)
         if hard_checks:
             p = parse_problem(rec.problem)
             for _ in range(hard_checks):
                 steps, at = inject(p, "wrong_operand", rng)
                 c = check(p, steps, at)
-                yield Doc("check", rec.problem, tuple(steps[: at + 1]), check=c.text)
+                yield Doc("check", rec.problem, tuple(steps[: at + 1]), check=c.text, ok=c.ok)
         if worked:
             yield Doc("worked", lines=tuple(worked_line(rng, difficulty) for _ in range(worked_lines)))

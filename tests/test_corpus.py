@@ -1,0 +1,36 @@
+"""The base's pretraining corpus: deterministic, check verdicts follow the check's own marks,
+and the token stream of a check document ends with that verdict only when asked."""
+
+from prmlab.data.arith.corpus import iter_corpus
+from prmlab.data.arith.teacher import verdict_from_text
+from prmlab.training.base import arith_codec, doc_ids, packed_blocks
+
+
+def test_corpus_is_deterministic_and_has_each_kind():
+    a = list(iter_corpus(20, 3, hard_checks=2))
+    assert a == list(iter_corpus(20, 3, hard_checks=2))
+    assert a != list(iter_corpus(20, 4, hard_checks=2))
+    assert {d.kind for d in a} == {"solution", "check", "worked"}
+
+
+def test_check_verdicts_are_the_rule_applied_to_their_own_marks():
+    docs = [d for d in iter_corpus(200, 0, hard_checks=2) if d.kind == "check"]
+    assert all(d.ok is verdict_from_text(d.check) for d in docs)
+    # Hard checks (wrong-operand steps) make "!" marks common, not an edge case.
+    assert 0.2 < sum(not d.ok for d in docs) / len(docs) < 0.8
+
+
+def test_check_document_tokens_end_with_the_verdict_only_when_asked():
+    codec = arith_codec()
+    bad = next(d for d in iter_corpus(50, 0, hard_checks=2) if d.kind == "check" and not d.ok)
+    good = next(d for d in iter_corpus(50, 0) if d.kind == "check" and d.ok)
+    body = codec.check_prompt(bad.problem, bad.steps) + codec.encode(bad.check)
+    assert doc_ids(codec, bad) == body + [codec.eos_id]
+    assert doc_ids(codec, bad, verdicts=True) == body + [codec.bad_id, codec.eos_id]
+    assert doc_ids(codec, good, verdicts=True)[-2:] == [codec.ok_id, codec.eos_id]
+    sol = next(d for d in iter_corpus(5, 0) if d.kind == "solution")
+    assert doc_ids(codec, sol, verdicts=True) == doc_ids(codec, sol)  # solutions carry no verdict
+    blocks = packed_blocks(codec, iter_corpus(30, 0, hard_checks=2), 64, verdicts=True)
+    stream = [t for b in blocks for t in b["input_ids"]]
+    assert codec.bad_id in stream and codec.ok_id in stream
+    assert all(len(b["input_ids"]) == 64 for b in blocks)
