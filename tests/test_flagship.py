@@ -135,3 +135,12 @@ def test_run_command_on_a_finished_sweep_only_reports(smoke_run, run_cli):
     # The summary names the label source of rollout-labelled judges and their zero gold labels.
     flat = " ".join(err.split())
     assert "(mc-hard" in flat and "rollout)" in flat and "F1 on policy-sampled" in flat, err
+
+
+def test_base_key_ignores_the_snapshot_step_but_not_the_corpus():
+    from prmlab.training.base import BaseConfig
+
+    a = BaseConfig()
+    assert a.model_copy(update={"snapshot_step": 900}).key() == a.key()  # same weights
+    assert a.model_copy(update={"verdicts": not a.verdicts}).key() != a.key()  # another corpus
+    assert a.model_copy(update={"hard_checks": 0}).key() != a.key()

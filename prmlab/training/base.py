@@ -60,7 +60,7 @@ class BaseConfig(BaseModel):
     worked: bool = True  # include worked arithmetic lines
     checks: int = 2  # check documents per problem (0 leaves them out)
     hard_checks: int = 2  # extra checks of wrong-operand steps per problem (see corpus.py)
-    verdicts: bool = True  # checks end with the verdict their own marks imply (see corpus.py)
+    verdicts: bool = False  # checks end with the verdict their own marks imply (see corpus.py, LOG)
     block: int = 256
     seed: int = 0
     # Also keep the weights at this step: a weaker model of the same family, which the flagship's
@@ -73,7 +73,10 @@ class BaseConfig(BaseModel):
     def key(self) -> str:
         """Content address: the same config (and corpus/model format) names the same base."""
         # The snapshot step does not change the base's weights, so it is not part of its address.
-        blob = json.dumps({"config": self.model_dump(exclude={"snapshot_step"}), "format": FORMAT_VERSION},
+        # `verdicts` off is the corpus format 3 always meant, so it keeps the bases built before
+        # the option existed.
+        skip = {"snapshot_step"} | (set() if self.verdicts else {"verdicts"})
+        blob = json.dumps({"config": self.model_dump(exclude=skip), "format": FORMAT_VERSION},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
