@@ -82,9 +82,10 @@ class RunConfig(BaseModel):
 PRESETS: dict[str, dict[str, Any]] = {
     # Sized for 10 minutes on 2 CPU cores once the base is cached.
     "quick": {
-        "judge": {"fit": {"max_steps": 150}, "dev_max": 100},
+        "judge": {"fit": {"max_steps": 120}, "dev_max": 80},
         "tts": {"max_solutions": 100},
         "bon": {"n_problems": 32},
+        "label_free": {"formats": ["generative"]},
     },
     "full": {
         "budgets": [8, 32, 128, 512, 2048, 8192],
