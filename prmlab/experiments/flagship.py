@@ -25,6 +25,7 @@ from prmlab.data.jsonl import read_records
 from prmlab.data.record import Record
 from prmlab.evaluation.bon import BonProblem, bon_metrics, rm_by_aggregation
 from prmlab.evaluation.processbench import f1_by_k
+from prmlab.errors import InputError
 from prmlab.evaluation.run import evaluate_scores
 from prmlab.experiments.config import RunConfig, config_key
 from prmlab.judges.baselines import BaselineJudge
@@ -65,8 +66,6 @@ class Sweep:
         path = self.cache / "base" / key
         if (path / "prmlab.json").exists():
             if self.cfg.base.snapshot_step is not None and not (snapshot_path(path, self.cfg.base) / "prmlab.json").exists():
-                from prmlab.errors import InputError
-
                 raise InputError("the cached base has no snapshot (deleted?); remove the base folder to rebuild it",
                                  path=str(path))
             self.ui.log(f"base: cached at {path}")
@@ -82,8 +81,6 @@ class Sweep:
         if self.cfg.policy.init == "base":
             return base
         if self.cfg.base.snapshot_step is None:
-            from prmlab.errors import InputError
-
             raise InputError("policy.init=snapshot needs base.snapshot_step")
         return snapshot_path(base, self.cfg.base)
 
@@ -335,8 +332,6 @@ class Sweep:
         if cfg_path.exists():
             old = json.loads(cfg_path.read_text())
             if old.get("config") != resolved:
-                from prmlab.errors import InputError
-
                 raise InputError("this folder holds a sweep with another config; use a new --out "
                                  "or the same config to resume", path=str(cfg_path))
         else:
