@@ -71,14 +71,23 @@ def pad_batch(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tenso
     return out
 
 
-def causal_lm_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed next-token cross-entropy over positions whose label is not -100."""
+def _next_token_ce(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-target next-token cross-entropy, the targets, and their count (labels != -100)."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     labels = batch["labels"][:, 1:]
-    logits = logits[:, :-1]
     mask = labels != -100
-    loss = torch.nn.functional.cross_entropy(logits[mask].float(), labels[mask], reduction="sum")
-    return loss, int(mask.sum())
+    target = labels[mask]
+    ce = torch.nn.functional.cross_entropy(logits[:, :-1][mask].float(), target, reduction="none")
+    return ce, target, int(mask.sum())
+
+
+def causal_lm_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over positions whose label is not -100."""
+    ce, _, n = _next_token_ce(model, batch)
+    return ce.sum(), n
+
+
+causal_lm_loss.shifted = True  # type: ignore[attr-defined]  # labels are read one position on
 
 
 def weighted_lm_loss(weights: dict[int, float]) -> Callable:
@@ -87,20 +96,13 @@ def weighted_lm_loss(weights: dict[int, float]) -> Callable:
     A generative judge's verdict is one token after a rationale of ~40: unweighted, it gets a
     fortieth of the gradient, and a judge fine-tuned on a few labelled solutions learns to write
     checks but not to turn its own marks into a verdict."""
-    ids = torch.tensor(sorted(weights))
-    ws = torch.tensor([weights[i] for i in sorted(weights)], dtype=torch.float32)
 
     def loss_fn(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        labels = batch["labels"][:, 1:]
-        logits = logits[:, :-1]
-        mask = labels != -100
-        target = labels[mask]
-        ce = torch.nn.functional.cross_entropy(logits[mask].float(), target, reduction="none")
+        ce, target, n = _next_token_ce(model, batch)
         w = torch.ones_like(ce)
-        hit = target.unsqueeze(1) == ids.to(target.device).unsqueeze(0)
-        w = torch.where(hit.any(1), (hit.float() * ws.to(ce.device)).sum(1), w)
-        return (ce * w).sum(), int(mask.sum())
+        for token, weight in weights.items():
+            w[target == token] = weight
+        return (ce * w).sum(), n
 
     loss_fn.shifted = True  # type: ignore[attr-defined]
     return loss_fn
@@ -222,6 +224,6 @@ def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
 
 def _count_targets(batch: dict[str, torch.Tensor], loss_fn: Callable) -> int:
     labels = batch["labels"]
-    if loss_fn is causal_lm_loss or getattr(loss_fn, "shifted", False):
+    if getattr(loss_fn, "shifted", False):
         labels = labels[:, 1:]
     return int((labels != -100).sum())
