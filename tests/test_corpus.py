@@ -34,3 +34,29 @@ def test_check_document_tokens_end_with_the_verdict_only_when_asked():
     stream = [t for b in blocks for t in b["input_ids"]]
     assert codec.bad_id in stream and codec.ok_id in stream
     assert all(len(b["input_ids"]) == 64 for b in blocks)
+
+
+def test_hard_checks_follow_the_error_types_asked_for():
+    import pytest
+    from pydantic import ValidationError
+
+    from prmlab.training.base import BaseConfig
+
+    def hard(types):
+        return [d for d in iter_corpus(60, 0, checks=0, hard_checks=1, hard_types=types)
+                if d.kind == "check"]
+
+    # A wrong operation: every such check says "bad"; where it gets as far as comparing, the
+    # operator mark (second of a|op|b|c) is the "!".
+    ops = hard(["wrong_operation"])
+    assert len(ops) == 60 and not any(d.ok for d in ops)
+    marks = [m.split("|") for d in ops if "|" in (m := d.check.rsplit(" ; ", 1)[1])]
+    assert len(marks) > 40 and all(m[1] == "!" for m in marks)
+    # A skipped step: some check meets a quantity (or the answer's target) never computed.
+    assert any("= none" in d.check for d in hard(["skipped_step"]))
+    assert sum("= none" in d.check for d in hard(["skipped_step"])) > sum("= none" in d.check for d in ops)
+    with pytest.raises(ValueError, match="unknown error type"):
+        list(iter_corpus(2, 0, hard_checks=1, hard_types=["typo"]))
+    with pytest.raises(ValidationError, match="unknown error type"):
+        BaseConfig(hard_types=["typo"])
+    assert BaseConfig(hard_types=["wrong_operand"]).key() != BaseConfig().key()

@@ -234,3 +234,7 @@ def test_weighted_lm_loss_counts_chosen_tokens_w_times(codec):
     assert n == n1 == n2 == len(ids) - 3  # the count of targets is not weighted
     assert torch.allclose(same, plain)
     assert torch.allclose(heavy, plain + 4 * ce_ok, rtol=1e-5)
+    # default=0: only the verdict counts (rationale tokens still count in n, keeping the scale).
+    only, n3 = weighted_lm_loss({codec.ok_id: 5.0}, default=0.0)(model, batch)
+    assert n3 == n
+    assert torch.allclose(only, 5 * ce_ok, rtol=1e-5)

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from transformers import LlamaForCausalLM
 
-from prmlab.data.arith.corpus import Doc, iter_corpus, worked_line
+from prmlab.data.arith.corpus import HARD_TYPES, Doc, iter_corpus, worked_line
+from prmlab.data.arith.solutions import ERROR_TYPES, inject
 from prmlab.data.arith.problems import Difficulty
 from prmlab.data.arith.teacher import check as teacher_check
 from prmlab.data.arith.generate import iter_records
@@ -59,7 +60,8 @@ class BaseConfig(BaseModel):
     n_problems: int = 50000  # corpus problems (each gives a solution, a check and worked lines)
     worked: bool = True  # include worked arithmetic lines
     checks: int = 2  # check documents per problem (0 leaves them out)
-    hard_checks: int = 2  # extra checks of wrong-operand steps per problem (see corpus.py)
+    hard_checks: int = 2  # extra checks per problem of steps with a hard_types error (see corpus.py)
+    hard_types: list[str] = Field(default_factory=lambda: list(HARD_TYPES))
     verdicts: bool = False  # checks end with the verdict their own marks imply (see corpus.py, LOG)
     block: int = 256
     seed: int = 0
@@ -69,6 +71,14 @@ class BaseConfig(BaseModel):
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         lr=2e-3, warmup_steps=100, batch_size=32, max_steps=2000, min_lr_ratio=0.05,
         weight_decay=0.01))
+
+    @field_validator("hard_types")
+    @classmethod
+    def _known_types(cls, v: list[str]) -> list[str]:
+        unknown = [t for t in v if t not in ERROR_TYPES]
+        if unknown:
+            raise ValueError(f"unknown error type(s) {unknown}; known: {', '.join(ERROR_TYPES)}")
+        return v
 
     def key(self) -> str:
         """Content address: the same config (and corpus/model format) names the same base."""
@@ -115,7 +125,12 @@ def probe_sets(difficulty: Difficulty, seed: int, n: int = 300) -> dict[str, lis
         p = parse_problem(rec.problem)
         i = rng.randrange(len(rec.steps))
         checks.append((rec.problem, rec.steps[: i + 1], teacher_check(p, rec.steps, i).text))
-    return {"worked": lines, "checks": checks}
+    hard = []  # the erroneous step of solutions whose error defeats copying from the step
+    for rec in iter_records(n, 20_000_000 + seed, difficulty, id_prefix="probe-hard"):
+        p = parse_problem(rec.problem)
+        steps, at = inject(p, rng.choice(HARD_TYPES), rng)
+        hard.append((rec.problem, steps[: at + 1], teacher_check(p, steps, at).text))
+    return {"worked": lines, "checks": checks, "hard": hard}
 
 
 def _fields(check_text: str) -> dict[str, str]:
@@ -142,9 +157,12 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
     for line, seq in zip(probes["worked"], g.sequences):
         got = codec.decode([t for t in seq if t not in semi]).strip()
         worked_ok += got == line.split("=")[1].strip()
-    prompts = [codec.check_prompt(p, steps) for p, steps, _ in probes["checks"]]
+    checks = probes["checks"] + probes.get("hard", [])
+    prompts = [codec.check_prompt(p, steps) for p, steps, _ in checks]
     g = generate(model, prompts, max_new_tokens=100, stop_ids=[codec.eos_id, codec.ok_id, codec.bad_id],
                  pad_id=codec.pad_id, batch_size=batch_size)
+    hard_ok = sum(codec.decode(seq).strip() == want
+                  for (_, _, want), seq in zip(probes.get("hard", []), g.sequences[len(probes["checks"]):]))
     exact = rec_ok = copy_ok = marks_ok = n_rec = n_copy = head_ok = 0
     for (_, _, want), seq in zip(probes["checks"], g.sequences):
         got = codec.decode(seq).strip()
@@ -163,7 +181,9 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
             "name_exact": head_ok / len(probes["checks"]),  # which quantity the step computes
             "recompute_exact": rec_ok / max(1, n_rec),
             "copy_exact": copy_ok / max(1, n_copy),
-            "marks_exact": marks_ok / max(1, n_copy)}
+            "marks_exact": marks_ok / max(1, n_copy),
+            # checks of steps whose error defeats copying from the step (corpus `hard_types`)
+            "hard_check_exact": hard_ok / max(1, len(probes.get("hard", [])))}
 
 
 BAR = 0.95
@@ -182,7 +202,7 @@ def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], Non
     codec = arith_codec()
     d = cfg.difficulty.build()
     docs = iter_corpus(cfg.n_problems, cfg.seed, d, worked=cfg.worked, checks=cfg.checks,
-                       hard_checks=cfg.hard_checks)
+                       hard_checks=cfg.hard_checks, hard_types=cfg.hard_types)
     blocks = packed_blocks(codec, docs, cfg.block, cfg.verdicts)
     config = llama_config(cfg.preset, codec.vocab_size, pad_id=codec.pad_id,
                           bos_id=codec.bos[0], eos_id=codec.eos_id, max_positions=max(512, cfg.block))

@@ -43,7 +43,8 @@ class JudgeConfig(BaseModel):
     seed: int = 0
     lrs: list[float] = Field(default_factory=lambda: [3e-4, 1e-3])  # chosen on dev
     teacher_error_rate: float = 0.1  # generative only
-    verdict_weight: float = 20.0  # generative only: the verdict token's loss weight (rationale tokens: 1)
+    verdict_weight: float = 20.0  # generative only: the verdict token's loss weight ...
+    rationale_weight: float = 1.0  # ... and the other target tokens' (0: learn the verdict only)
     filter_chains: bool = True  # generative only
     max_length: int = 512  # longer examples are an error, never silently cut
     dev_max: int = 160  # dev solutions scored at each evaluation (model selection)
@@ -134,8 +135,9 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
         examples = verdict_examples(codec, chains, cfg.format == "generative", cfg.max_length)
         info["step_labels"] = sum(step_labels_through_first_error(r) for r in chosen)
         head, loss_fn = "causal", causal_lm_loss
-        if cfg.format == "generative" and cfg.verdict_weight != 1.0:
-            loss_fn = weighted_lm_loss({codec.ok_id: cfg.verdict_weight, codec.bad_id: cfg.verdict_weight})
+        if cfg.format == "generative" and (cfg.verdict_weight, cfg.rationale_weight) != (1.0, 1.0):
+            loss_fn = weighted_lm_loss({codec.ok_id: cfg.verdict_weight, codec.bad_id: cfg.verdict_weight},
+                                       default=cfg.rationale_weight)
     if not examples:
         raise InputError("no training examples left (all chains filtered out?)")
     dev = list(dev)[: cfg.dev_max]

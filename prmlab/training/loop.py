@@ -90,8 +90,9 @@ def causal_lm_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
 causal_lm_loss.shifted = True  # type: ignore[attr-defined]  # labels are read one position on
 
 
-def weighted_lm_loss(weights: dict[int, float]) -> Callable:
-    """`causal_lm_loss` with some target tokens counted `weights[id]` times.
+def weighted_lm_loss(weights: dict[int, float], default: float = 1.0) -> Callable:
+    """`causal_lm_loss` with some target tokens counted `weights[id]` times, the others `default`
+    times (the mean still divides by every target token, so the scale matches the plain loss).
 
     A generative judge's verdict is one token after a rationale of ~40: unweighted, it gets a
     fortieth of the gradient, and a judge fine-tuned on a few labelled solutions learns to write
@@ -99,7 +100,7 @@ def weighted_lm_loss(weights: dict[int, float]) -> Callable:
 
     def loss_fn(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         ce, target, n = _next_token_ce(model, batch)
-        w = torch.ones_like(ce)
+        w = torch.full_like(ce, default)
         for token, weight in weights.items():
             w[target == token] = weight
         return (ce * w).sum(), n

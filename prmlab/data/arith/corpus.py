@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from prmlab.data.arith.problems import Difficulty, apply_op, parse_problem
 from prmlab.data.arith.generate import iter_records
-from prmlab.data.arith.solutions import inject
+from prmlab.data.arith.solutions import ERROR_TYPES, inject
 from prmlab.data.arith.teacher import check
+
+
+# Error types whose checks a shortcut gets wrong (see `iter_corpus`).
+HARD_TYPES = ("wrong_operand", "wrong_operation", "copy_error", "skipped_step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +54,20 @@ def worked_line(rng: random.Random, d: Difficulty) -> str:
 
 def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(), *,
                 worked: bool = True, checks: int = 2, worked_lines: int = 8,
-                error_rate: float = 0.5, hard_checks: int = 0) -> Iterator[Doc]:
+                error_rate: float = 0.5, hard_checks: int = 0,
+                hard_types: Sequence[str] = HARD_TYPES) -> Iterator[Doc]:
     """Documents for `n_problems` problems; deterministic in `seed`.
 
-    `hard_checks` adds, per problem, checks of steps that use the wrong quantity: there the
-    shortcut "copy the operands from the step" gives the wrong lookup, so the base has to find
-    the quantity by name (without them it learns the shortcut; dev/LOG.md, 2026-11-26)."""
+    `hard_checks` adds, per problem, checks of the erroneous step of a solution with an error of
+    one of `hard_types`, drawn uniformly. These are the errors that defeat a checker's shortcut
+    of copying from the step it checks: a wrong operand (the lookup must find the quantity by
+    name), a wrong operation (the head must come from the problem, not the step), a mis-copied
+    value, a skipped step (a quantity, or the answer, that was never computed: "= none").
+    Without them the base learns the shortcut (dev/LOG.md, 2026-11-26)."""
+    unknown = sorted(set(hard_types) - set(ERROR_TYPES))
+    if unknown or (hard_checks and not hard_types):
+        raise ValueError(f"hard_types: unknown error type(s) {unknown} (known: {', '.join(ERROR_TYPES)})"
+                         if unknown else "hard_types: empty while hard_checks > 0")
     rng = random.Random(f"corpus:{seed}")
     for rec in iter_records(n_problems, seed, difficulty, error_rate=error_rate,
                             id_prefix="corpus"):
@@ -68,7 +80,7 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
         if hard_checks:
             p = parse_problem(rec.problem)
             for _ in range(hard_checks):
-                steps, at = inject(p, "wrong_operand", rng)
+                steps, at = inject(p, rng.choice(list(hard_types)), rng)
                 c = check(p, steps, at)
                 yield Doc("check", rec.problem, tuple(steps[: at + 1]), check=c.text, ok=c.ok)
         if worked:
