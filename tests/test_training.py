@@ -238,3 +238,31 @@ def test_weighted_lm_loss_counts_chosen_tokens_w_times(codec):
     only, n3 = weighted_lm_loss({codec.ok_id: 5.0}, default=0.0)(model, batch)
     assert n3 == n
     assert torch.allclose(only, 5 * ce_ok, rtol=1e-5)
+
+
+def test_replay_mixes_the_bases_own_check_documents(codec, tmp_path):
+    from prmlab.errors import InputError
+    from prmlab.training.base import BaseConfig
+    from prmlab.training.judges import replay_examples
+
+    arith = tmp_path / "arith-base"
+    save_checkpoint(arith, tiny_causal(codec), codec,
+                    {"kind": "base", "config": BaseConfig(n_problems=10).model_dump()})
+    ex = replay_examples(arith, codec, 5, seed=0)
+    assert len(ex) == 5
+    for e in ex:
+        text = codec.decode(e["input_ids"])
+        n_prompt = sum(t == -100 for t in e["labels"])
+        # Loss only on the check itself: the prompt is masked, the check and its end are not.
+        assert e["labels"][n_prompt:] == e["input_ids"][n_prompt:] and n_prompt > 0
+        assert e["input_ids"][-1] == codec.eos_id and " ; " in text
+        assert codec.ok_id not in e["input_ids"] and codec.bad_id not in e["input_ids"]
+    assert replay_examples(arith, codec, 5, seed=0) == ex != replay_examples(arith, codec, 5, seed=1)
+    info = train_judge(judge_cfg("generative", replay=0.5), arith, POOL, DEV, tmp_path / "g",
+                       log=lambda s: None)
+    assert info["replay_examples"] == round(0.5 * (info["train_examples"] - info["replay_examples"]))
+    with pytest.raises(InputError, match="replay applies"):
+        train_judge(judge_cfg("discriminative", replay=0.5), arith, POOL, DEV, tmp_path / "d",
+                    log=lambda s: None)
+    with pytest.raises(InputError, match="arith base"):
+        replay_examples(tmp_path / "nowhere", codec, 5, seed=0)

@@ -25,12 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prmlab.data.record import Record
 from prmlab.errors import InputError
+from prmlab.data.arith.corpus import iter_corpus
 from prmlab.judges.discriminative import HeadJudge
 from prmlab.judges.generative import GenerativeJudge
-from prmlab.models.checkpoint import load_codec, load_model, save_checkpoint
+from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import draw_budget, step_labels_through_first_error
 from prmlab.supervision.chains import filter_chains, teacher_chains
+from prmlab.training.base import BaseConfig, doc_ids
 from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss, weighted_lm_loss
 
 FORMATS = ("discriminative", "generative", "direct", "orm")
@@ -45,6 +47,9 @@ class JudgeConfig(BaseModel):
     teacher_error_rate: float = 0.1  # generative only
     verdict_weight: float = 20.0  # generative only: the verdict token's loss weight ...
     rationale_weight: float = 1.0  # ... and the other target tokens' (0: learn the verdict only)
+    # generative/direct: unlabelled check documents of the base's own corpus mixed in, this many
+    # per training example (needs an arith base; see `replay_examples`)
+    replay: float = 0.0
     filter_chains: bool = True  # generative only
     max_length: int = 512  # longer examples are an error, never silently cut
     dev_max: int = 160  # dev solutions scored at each evaluation (model selection)
@@ -87,6 +92,31 @@ def verdict_examples(codec: Codec, chains, rationale: bool, max_length: int) -> 
             ids = prompt + target
             _check_length(ids, max_length, r.id)
             out.append({"input_ids": ids, "labels": [-100] * len(prompt) + target})
+    return out
+
+
+def replay_examples(init: str | Path, codec: Codec, n: int, seed: int) -> list[dict]:
+    """`n` check documents from the corpus the arith base `init` was pretrained on (fresh
+    problems, same recipe): no step labels, so replaying them costs no budget. They hold the
+    base's checking skill in place while a few labelled chains teach the verdict (fine-tuned
+    alone, the judge drifts towards "=" marks; dev/LOG.md, 2026-11-26)."""
+    base_cfg = read_info(init).get("config")
+    if not base_cfg or "hard_checks" not in base_cfg:
+        raise InputError("judge.replay needs an arith base pretrained by prmlab (its corpus recipe "
+                         "is read from prmlab.json)", path=str(init))
+    bc = BaseConfig(**{k: v for k, v in base_cfg.items() if k in BaseConfig.model_fields})
+    out: list[dict] = []
+    docs = iter_corpus(10 ** 9, 30_000_000 + bc.seed * 1000 + seed, bc.difficulty.build(),
+                       worked=False, checks=bc.checks, hard_checks=bc.hard_checks,
+                       hard_types=bc.hard_types)
+    for d in docs:
+        if len(out) >= n:
+            break
+        if d.kind != "check":
+            continue
+        ids = doc_ids(codec, d, bc.verdicts)
+        prompt = len(codec.check_prompt(d.problem, d.steps))
+        out.append({"input_ids": ids, "labels": [-100] * prompt + ids[prompt:]})
     return out
 
 
@@ -140,6 +170,12 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
                                        default=cfg.rationale_weight)
     if not examples:
         raise InputError("no training examples left (all chains filtered out?)")
+    if cfg.replay > 0:
+        if head != "causal":
+            raise InputError(f"judge.replay applies to generative and direct judges, not {cfg.format}")
+        extra = replay_examples(init, codec, round(cfg.replay * len(examples)), cfg.seed)
+        info["replay_examples"] = len(extra)
+        examples = examples + extra
     dev = list(dev)[: cfg.dev_max]
     best = None
     trials = []
