@@ -266,3 +266,35 @@ def test_replay_mixes_the_bases_own_check_documents(codec, tmp_path):
                     log=lambda s: None)
     with pytest.raises(InputError, match="arith base"):
         replay_examples(tmp_path / "nowhere", codec, 5, seed=0)
+
+
+def test_bf16_autocast_only_where_it_pays():
+    from prmlab.training.loop import bf16_pays
+
+    # Left to None: always on CUDA; on CPU from 5M parameters (slower below, bench/judge_fit_precision.py).
+    assert bf16_pays(None, "cuda", 1_000) is True
+    assert bf16_pays(None, "cpu", 826_496) is False
+    assert bf16_pays(None, "cpu", 5_000_000) is True
+    # An explicit setting wins, but never on a device without bf16 autocast.
+    assert bf16_pays(True, "cpu", 1_000) is True
+    assert bf16_pays(False, "cuda", 10 ** 9) is False
+    assert bf16_pays(True, "mps", 10 ** 9) is False
+
+
+def test_a_later_learning_rate_is_abandoned_where_it_trails(base_ckpt, tmp_path):
+    def trials(**kw):
+        cfg = judge_cfg("orm", **kw)
+        cfg.lrs = [1e-3, 3e-4]
+        info = train_judge(cfg, base_ckpt, POOL, DEV, tmp_path / str(len(kw)), log=lambda s: None)
+        return info["selection"]["trials"]
+
+    full = trials()
+    assert [t["steps"] for t in full] == [4, 4] and "abandoned" not in {t["stopped_by"] for t in full}
+    assert set(full[0]["curve"]) == {2, 4}
+    # A margin of -1 means "trails unless it beats the earlier run by 1": always, from step 2.
+    cut = trials(abandon_margin=-1.0, abandon_after=2)
+    assert cut[0]["steps"] == 4 and cut[0]["stopped_by"] != "abandoned"  # the first runs in full
+    assert cut[1]["steps"] == 2 and cut[1]["stopped_by"] == "abandoned"
+    # Not before abandon_after, and never at the last step (nothing left to save).
+    late = trials(abandon_margin=-1.0, abandon_after=4)
+    assert late[1]["steps"] == 4 and late[1]["stopped_by"] != "abandoned"

@@ -68,9 +68,10 @@ class BaseConfig(BaseModel):
     # Also keep the weights at this step: a weaker model of the same family, which the flagship's
     # policy starts from (saved beside the base as `<out>-step<N>`, before the base itself).
     snapshot_step: int | None = 600
+    # bf16 stays on explicitly: the cached bases were trained so (same speed either way here).
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         lr=2e-3, warmup_steps=100, batch_size=32, max_steps=2000, min_lr_ratio=0.05,
-        weight_decay=0.01))
+        weight_decay=0.01, bf16=True))
 
     @field_validator("hard_types")
     @classmethod

@@ -53,6 +53,11 @@ class JudgeConfig(BaseModel):
     filter_chains: bool = True  # generative only
     max_length: int = 512  # longer examples are an error, never silently cut
     dev_max: int = 160  # dev solutions scored at each evaluation (model selection)
+    # Successive halving over `lrs`: a later learning rate stops at an evaluation (from step
+    # `abandon_after`) where its dev F1 trails the best earlier one's at that step by more than
+    # this margin. None: every learning rate runs its full course.
+    abandon_margin: float | None = None
+    abandon_after: int = 100
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         batch_size=16, max_steps=300, max_epochs=15, min_steps=30, eval_every=50, patience=3,
         warmup_steps=10))
@@ -143,6 +148,22 @@ def dev_f1(model, codec: Codec, fmt: str, dev: Sequence[Record]) -> float:
     return 0.0 if a + b == 0 else 2 * a * b / (a + b)
 
 
+def _abandon_rule(cfg: JudgeConfig, curves: list[dict[int, float]]) -> Callable[[int, float], bool] | None:
+    """Stop a learning rate whose dev F1 trails an earlier one's at the same step by more than
+    `abandon_margin` (from step `abandon_after`). Runs share the schedule's plan, so their curves
+    compare step for step; the earlier run's remaining steps can still be the best ones."""
+    if cfg.abandon_margin is None or not curves:
+        return None
+
+    def rule(step: int, score: float) -> bool:
+        if step < cfg.abandon_after:
+            return False
+        best = max((c[step] for c in curves if step in c), default=None)
+        return best is not None and score < best - cfg.abandon_margin
+
+    return rule
+
+
 def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev: Sequence[Record],
                 out_dir: str | Path, *, log: Callable[[str], None] = print,
                 progress: Callable | None = None) -> dict[str, Any]:
@@ -186,9 +207,11 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
         model = load_model(init, head, **kwargs)
         fcfg = cfg.fit.model_copy(update={"lr": lr, "seed": cfg.seed})
         res = fit(model, examples, fcfg, pad_id=codec.pad_id, loss_fn=loss_fn,
-                  evaluate=lambda m: dev_f1(m, codec, cfg.format, dev), progress=progress)
+                  evaluate=lambda m: dev_f1(m, codec, cfg.format, dev), progress=progress,
+                  abandon=_abandon_rule(cfg, [t["curve"] for t in trials]))
         total_processed += res.tokens_processed
         trials.append({"lr": lr, "dev_f1": res.best_score, "best_step": res.best_step,
+                       "curve": {r["step"]: r["dev"] for r in res.history if "dev" in r},
                        "steps": res.steps, "stopped_by": res.stopped_by, "seconds": round(res.seconds, 1)})
         log(f"  {cfg.format} N={cfg.budget} lr={lr:g}: dev F1 {res.best_score:.3f} at step "
             f"{res.best_step}/{res.steps} ({res.stopped_by}, {res.seconds:.0f}s)")

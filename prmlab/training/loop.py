@@ -38,7 +38,7 @@ class FitConfig(BaseModel):
     min_steps: int = 0
     eval_every: int = 50
     patience: int | None = None  # evaluations without improvement before stopping
-    bf16: bool = True  # CPU autocast; ignored where unsupported
+    bf16: bool | None = None  # autocast; None = where it pays (see `use_bf16`)
     grad_clip: float = 1.0
     seed: int = 0
     max_time_s: float | None = None
@@ -53,7 +53,7 @@ class FitResult:
     tokens: int  # target tokens seen
     tokens_processed: int  # all input tokens processed
     seconds: float
-    stopped_by: str  # "max_steps" | "epochs" | "patience" | "time"
+    stopped_by: str  # "max_steps" | "epochs" | "patience" | "time" | "abandoned"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -136,11 +136,28 @@ def planned_steps(cfg: FitConfig, n_examples: int) -> tuple[int, str]:
     return steps, why
 
 
+BF16_CPU_MIN_PARAMS = 5_000_000
+
+
+def bf16_pays(setting: bool | None, device_type: str, n_params: int) -> bool:
+    """Whether to autocast to bf16. An explicit setting wins (where the device has bf16
+    autocast at all). Left to None: always on CUDA; on CPU only from 5M parameters, where it
+    was 1.5-2.3x faster (../shared/FINDINGS.md) - a 0.8M judge fit ran 1.4-1.5x *slower*
+    under it (bench/bf16_small.py, dev/LOG.md 2026-11-26)."""
+    if device_type not in ("cpu", "cuda"):
+        return False
+    if setting is not None:
+        return setting
+    return device_type == "cuda" or n_params >= BF16_CPU_MIN_PARAMS
+
+
 def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
         loss_fn: Callable = causal_lm_loss, evaluate: Callable[[Any], float] | None = None,
-        progress: Callable[[int, int, dict], None] | None = None) -> FitResult:
+        progress: Callable[[int, int, dict], None] | None = None,
+        abandon: Callable[[int, float], bool] | None = None) -> FitResult:
     """Train `model` in place on `examples`; with `evaluate` (higher is better), the best
-    evaluated weights are restored at the end."""
+    evaluated weights are restored at the end. `abandon(step, dev_score)`, asked after each
+    evaluation, stops a run that is not worth finishing (stopped_by "abandoned")."""
     from accelerate import Accelerator
 
     torch.manual_seed(cfg.seed)
@@ -157,7 +174,7 @@ def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
     gen = torch.Generator().manual_seed(cfg.seed)
     order: list[int] = []
     rank, world = acc.process_index, acc.num_processes
-    use_bf16 = cfg.bf16 and acc.device.type in ("cpu", "cuda")
+    use_bf16 = bf16_pays(cfg.bf16, acc.device.type, sum(p.numel() for p in model.parameters()))
 
     def next_indices(k: int) -> list[int]:
         nonlocal order
@@ -210,6 +227,9 @@ def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
             progress(step, total, row)
         if cfg.patience is not None and bad_evals >= cfg.patience and step >= cfg.min_steps:
             stopped_by = "patience"
+            break
+        if abandon is not None and "dev" in row and step < total and abandon(step, row["dev"]):
+            stopped_by = "abandoned"
             break
         if cfg.max_time_s is not None and time.time() - t0 > cfg.max_time_s:
             stopped_by = "time"
