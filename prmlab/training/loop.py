@@ -38,7 +38,7 @@ class FitConfig(BaseModel):
     min_steps: int = 0
     eval_every: int = 50
     patience: int | None = None  # evaluations without improvement before stopping
-    bf16: bool | None = None  # autocast; None = where it pays (see `use_bf16`)
+    bf16: bool | None = None  # autocast; None = where it pays (see `bf16_pays`)
     grad_clip: float = 1.0
     seed: int = 0
     max_time_s: float | None = None
@@ -142,8 +142,8 @@ BF16_CPU_MIN_PARAMS = 5_000_000
 def bf16_pays(setting: bool | None, device_type: str, n_params: int) -> bool:
     """Whether to autocast to bf16. An explicit setting wins (where the device has bf16
     autocast at all). Left to None: always on CUDA; on CPU only from 5M parameters, where it
-    was 1.5-2.3x faster (../shared/FINDINGS.md) - a 0.8M judge fit ran 1.4-1.5x *slower*
-    under it (bench/bf16_small.py, dev/LOG.md 2026-11-26)."""
+    was 1.5-2.3x faster (../shared/FINDINGS.md); a 0.8M judge fit ran ~1.6x *slower* under it
+    (bench/judge_fit_precision.py, dev/LOG.md 2026-11-26)."""
     if device_type not in ("cpu", "cuda"):
         return False
     if setting is not None:
