@@ -57,8 +57,13 @@ def lm_examples(codec, n, seed=0):
     return out
 
 
+def _cpu_state(m):
+    # fit moves a model to the accelerator where there is one; compare on the CPU.
+    return {k: v.detach().cpu() for k, v in m.state_dict().items()}
+
+
 def assert_same_weights(a, b, atol=0.0):
-    sa, sb = a.state_dict(), b.state_dict()
+    sa, sb = _cpu_state(a), _cpu_state(b)
     assert sa.keys() == sb.keys()
     for k in sa:
         if atol:
@@ -68,7 +73,7 @@ def assert_same_weights(a, b, atol=0.0):
 
 
 def moved(a, b) -> bool:
-    return any(not torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    return any(not torch.equal(x, y) for x, y in zip(_cpu_state(a).values(), _cpu_state(b).values()))
 
 
 # ---- (a) batch 8 x accumulation 1 == batch 1 x accumulation 8 -------------------------------
