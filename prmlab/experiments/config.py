@@ -86,9 +86,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # stops there (dev/LOG.md, 2026-11-26).
     "quick": {
         "budgets": [16, 128, 1024],
-        "judge": {"fit": {"max_steps": 300, "max_epochs": 8}, "dev_max": 80,
+        "judge": {"fit": {"max_steps": 300, "max_epochs": 8}, "dev_max": 60,
                   "abandon_margin": 0.05, "abandon_after": 50},
-        "tts": {"max_solutions": 60},
+        "tts": {"max_solutions": 50},
         "bon": {"n_problems": 32},
         "label_free": {"formats": ["generative"], "n_solutions": 128},
     },
