@@ -58,12 +58,11 @@ def main() -> None:
                             eos_id=codec.eos_id)
         for fmt, (examples, loss_fn, cls, extra) in sets.items():
             best = {True: float("inf"), False: float("inf")}
+            fmt_conf = conf.__class__(**{**conf.to_dict(), **extra})
             for _ in range(args.rounds):
                 for bf16 in (True, False):
                     torch.manual_seed(0)
-                    for k, v in extra.items():
-                        setattr(conf, k, v)
-                    model = cls(conf)
+                    model = cls(fmt_conf)
                     cfg = FitConfig(lr=3e-4, batch_size=16, max_steps=args.steps, warmup_steps=2, bf16=bf16)
                     t0 = time.perf_counter()
                     fit(model, examples, cfg, pad_id=codec.pad_id, loss_fn=loss_fn)

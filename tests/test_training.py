@@ -271,6 +271,13 @@ def test_replay_mixes_the_bases_own_check_documents(codec, tmp_path):
                     log=lambda s: None)
     with pytest.raises(InputError, match="arith base"):
         replay_examples(tmp_path / "nowhere", codec, 5, seed=0)
+    # A base saved before `hard_types` existed replays its own recipe (wrong operands only).
+    old_cfg = BaseConfig(n_problems=10).model_dump()
+    del old_cfg["hard_types"]
+    for name, cfg in (("old", old_cfg), ("wo", BaseConfig(n_problems=10, hard_types=["wrong_operand"]).model_dump())):
+        save_checkpoint(tmp_path / name, tiny_causal(codec), codec, {"kind": "base", "config": cfg})
+    assert replay_examples(tmp_path / "old", codec, 40, 0) == replay_examples(tmp_path / "wo", codec, 40, 0)
+    assert replay_examples(tmp_path / "old", codec, 40, 0) != replay_examples(arith, codec, 40, 0)
 
 
 def test_bf16_autocast_only_where_it_pays():

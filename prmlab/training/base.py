@@ -20,8 +20,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from transformers import LlamaForCausalLM
 
-from prmlab.data.arith.corpus import HARD_TYPES, Doc, iter_corpus, worked_line
-from prmlab.data.arith.solutions import ERROR_TYPES, inject
+from prmlab.data.arith.corpus import HARD_TYPES, Doc, check_hard_types, iter_corpus, worked_line
+from prmlab.data.arith.solutions import inject
 from prmlab.data.arith.problems import Difficulty
 from prmlab.data.arith.teacher import check as teacher_check
 from prmlab.data.arith.generate import iter_records
@@ -76,9 +76,7 @@ class BaseConfig(BaseModel):
     @field_validator("hard_types")
     @classmethod
     def _known_types(cls, v: list[str]) -> list[str]:
-        unknown = [t for t in v if t not in ERROR_TYPES]
-        if unknown:
-            raise ValueError(f"unknown error type(s) {unknown}; known: {', '.join(ERROR_TYPES)}")
+        check_hard_types(v)
         return v
 
     def key(self) -> str:

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from prmlab.data.arith.corpus import iter_corpus
 from prmlab.data.record import Record
 from prmlab.errors import InputError
-from prmlab.data.arith.corpus import iter_corpus
 from prmlab.judges.discriminative import HeadJudge
 from prmlab.judges.generative import GenerativeJudge
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
@@ -109,7 +109,14 @@ def replay_examples(init: str | Path, codec: Codec, n: int, seed: int) -> list[d
     if not base_cfg or "hard_checks" not in base_cfg:
         raise InputError("judge.replay needs an arith base pretrained by prmlab (its corpus recipe "
                          "is read from prmlab.json)", path=str(init))
-    bc = BaseConfig(**{k: v for k, v in base_cfg.items() if k in BaseConfig.model_fields})
+    # Bases saved before `hard_types` existed drew their hard checks from wrong operands only;
+    # the field's new default would replay another recipe than the one they learnt.
+    base_cfg = {"hard_types": ["wrong_operand"], **base_cfg}
+    try:
+        bc = BaseConfig(**base_cfg)
+    except ValidationError as e:
+        raise InputError(f"the base's saved config does not parse: {e.errors()[0]['msg']}",
+                         path=str(init), field=".".join(map(str, e.errors()[0]["loc"]))) from None
     out: list[dict] = []
     docs = iter_corpus(10 ** 9, 30_000_000 + bc.seed * 1000 + seed, bc.difficulty.build(),
                        worked=False, checks=bc.checks, hard_checks=bc.hard_checks,

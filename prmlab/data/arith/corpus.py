@@ -52,6 +52,15 @@ def worked_line(rng: random.Random, d: Difficulty) -> str:
     return "1 + 1 = 2"
 
 
+def check_hard_types(hard_types: Sequence[str], hard_checks: int = 0) -> None:
+    """ValueError unless every type is a known error type (and some are given, if asked for)."""
+    unknown = sorted(set(hard_types) - set(ERROR_TYPES))
+    if unknown:
+        raise ValueError(f"unknown error type(s) {unknown}; known: {', '.join(ERROR_TYPES)}")
+    if hard_checks and not hard_types:
+        raise ValueError("hard_types is empty while hard_checks > 0")
+
+
 def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(), *,
                 worked: bool = True, checks: int = 2, worked_lines: int = 8,
                 error_rate: float = 0.5, hard_checks: int = 0,
@@ -64,10 +73,7 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
     name), a wrong operation (the head must come from the problem, not the step), a mis-copied
     value, a skipped step (a quantity, or the answer, that was never computed: "= none").
     Without them the base learns the shortcut (dev/LOG.md, 2026-11-26)."""
-    unknown = sorted(set(hard_types) - set(ERROR_TYPES))
-    if unknown or (hard_checks and not hard_types):
-        raise ValueError(f"hard_types: unknown error type(s) {unknown} (known: {', '.join(ERROR_TYPES)})"
-                         if unknown else "hard_types: empty while hard_checks > 0")
+    check_hard_types(hard_types, hard_checks)
     rng = random.Random(f"corpus:{seed}")
     for rec in iter_records(n_problems, seed, difficulty, error_rate=error_rate,
                             id_prefix="corpus"):
