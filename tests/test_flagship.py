@@ -52,6 +52,51 @@ def test_every_cell_is_a_recomputable_run_folder(smoke_run):
     assert any((out / "figures").glob("*.png"))
 
 
+def test_each_judge_is_scored_at_the_threshold_it_chose_on_dev(smoke_run):
+    """The F1 in cell.json is recomputable from samples.jsonl at the saved threshold, and
+    ProcessBench's fixed 0.5 sits beside it."""
+    from prmlab.data.jsonl import read_records
+    from prmlab.evaluation.processbench import processbench_point, predict_first_error
+
+    cfg, out, cache = smoke_run
+    assert cfg.judge.tune_threshold
+    for cid in ("discriminative-N8-s0", "generative-N8-s0"):
+        folder = out / "cells" / cid
+        cell = json.loads((folder / "cell.json").read_text())
+        thr = cell["threshold"]
+        assert thr["tuned"] is True
+        judge_info = json.loads((folder / "judge" / "prmlab.json").read_text())
+        assert judge_info["threshold"] == thr
+        chosen = [t for t in cell["selection"]["trials"] if t["lr"] == cell["selection"]["chosen_lr"]][0]
+        assert chosen["threshold"] == thr["value"]
+        pol = cell["metrics"]["policy"]
+        assert pol["threshold"] == thr["value"] and "f1" in pol["at_0.5"]
+        rows = [json.loads(line) for line in (folder / "policy" / "samples.jsonl").read_text().splitlines()]
+        assert all(r["prediction"] == predict_first_error(r["step_scores"], thr["value"]) for r in rows)
+        again = processbench_point([r["first_error"] for r in rows],
+                                   [predict_first_error(r["step_scores"], 0.5) for r in rows])
+        half = pol["at_0.5"]["f1"]["value"]
+        assert (half is None and again["f1"] != again["f1"]) or half == pytest.approx(again["f1"])
+    report = (out / "report.md").read_text()
+    assert "## Decision threshold" in report and "F1 at 0.5" in report
+
+
+def test_eval_of_a_trained_judge_uses_its_saved_threshold(smoke_run, run_cli, tmp_path):
+    cfg, out, cache = smoke_run
+    judge = out / "cells" / "discriminative-N8-s0" / "judge"
+    saved = json.loads((judge / "prmlab.json").read_text())["threshold"]["value"]
+    data = next((cache / "data").glob("*/eval_policy.jsonl"))
+    code, _, err = run_cli("eval", "--judge", judge, "--data", data, "--out", tmp_path / "a",
+                           "--resamples", "20")
+    assert code == 0, err
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["threshold"]["value"] == saved and "prmlab.json" in m["config"]["threshold_source"]
+    code, _, err = run_cli("eval", "--judge", judge, "--data", data, "--out", tmp_path / "b",
+                           "--resamples", "20", "--threshold", "0.5")
+    assert code == 0, err
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["threshold"]["value"] == 0.5
+
+
 def test_policy_starts_from_the_bases_snapshot_and_solves_its_difficulty(smoke_run):
     cfg, out, cache = smoke_run
     art = json.loads((out / "artifacts.json").read_text())

@@ -283,14 +283,51 @@ def test_replay_mixes_the_bases_own_check_documents(codec, tmp_path):
 def test_bf16_autocast_only_where_it_pays():
     from prmlab.training.loop import bf16_pays
 
-    # Left to None: always on CUDA; on CPU from 5M parameters (slower below, bench/judge_fit_precision.py).
-    assert bf16_pays(None, "cuda", 1_000) is True
+    # Left to None: from 5M parameters on either device (slower below on CPU, and no faster but
+    # less accurate on an H200: dev/LOG.md 2026-11-27).
+    assert bf16_pays(None, "cuda", 826_496) is False
+    assert bf16_pays(None, "cuda", 5_000_000) is True
     assert bf16_pays(None, "cpu", 826_496) is False
     assert bf16_pays(None, "cpu", 5_000_000) is True
     # An explicit setting wins, but never on a device without bf16 autocast.
     assert bf16_pays(True, "cpu", 1_000) is True
     assert bf16_pays(False, "cuda", 10 ** 9) is False
     assert bf16_pays(True, "mps", 10 ** 9) is False
+
+
+def test_dev_f1_at_half_and_at_the_tuned_threshold(monkeypatch, codec):
+    """Worked by hand: a judge that ranks every step right but scores them all below 0.5."""
+    from prmlab.data.record import Record
+    from prmlab.judges.protocol import StepScores
+    import prmlab.training.judges as J
+
+    dev = [Record(id="e0", problem="p", steps=["a", "b"], labels=[0, 0], first_error=0),
+           Record(id="e1", problem="p", steps=["a", "b"], labels=[1, 0], first_error=1),
+           Record(id="c", problem="p", steps=["a", "b"], labels=[1, 1], first_error=-1)]
+    fixed = {"e0": [0.1, 0.1], "e1": [0.4, 0.2], "c": [0.4, 0.45]}
+
+    class Stub:
+        def score(self, recs):
+            return [StepScores(r.id, fixed[r.id]) for r in recs]
+
+    monkeypatch.setattr(J, "make_judge", lambda *a, **k: Stub())
+    # At 0.5 every first step is flagged: e0 right, e1 wrong, c wrong -> acc_err 1/2, acc_cor 0.
+    assert J.dev_f1(None, codec, "discriminative", dev, tune=False) == (0.0, 0.5)
+    # Any t in (0.2, 0.4] gets all three right; the closest to 0.5 is 0.4 (scores' own value
+    # 0.4 is not below it), so e1's second step 0.2 < 0.4 and c's 0.4 is kept.
+    f1, t = J.dev_f1(None, codec, "discriminative", dev, tune=True)
+    assert f1 == 1.0 and 0.2 < t <= 0.4
+
+
+def test_a_fit_records_the_precision_it_ran_in(codec):
+    examples = lm_examples(codec, 4)
+    kw = dict(lr=1e-3, warmup_steps=0, max_steps=1, batch_size=4, seed=0)
+    auto = fit(tiny_causal(codec), examples, FitConfig(**kw), pad_id=codec.pad_id)
+    forced = fit(tiny_causal(codec), examples, FitConfig(bf16=True, **kw), pad_id=codec.pad_id)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert auto.precision == "fp32"  # a tiny model: bf16 does not pay on either device
+    assert forced.precision == ("bf16-autocast" if device in ("cpu", "cuda") else "fp32")
+    assert auto.to_dict()["precision"] == "fp32"
 
 
 def test_a_later_learning_rate_is_abandoned_where_it_trails(base_ckpt, tmp_path):

@@ -61,7 +61,9 @@ def eval_command(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Rationale sampling "
                                                 "temperature (default: greedy for --k 1, 0.7 above)."),
     threshold: Optional[float] = typer.Option(None, "--threshold",
-                                              help="Flag steps scored below this (default 0.5)."),
+                                              help="Flag steps scored below this (default: the "
+                                              "threshold a trained judge chose on its dev split, "
+                                              "saved with it; else 0.5)."),
     tune_on: Optional[Tuple[Path, Path]] = typer.Option(
         None, "--tune-on", metavar="DEV_FILE DEV_SCORES",
         help="Tune the threshold for F1 on a dev split and its scores."),
@@ -92,6 +94,13 @@ def eval_command(
     else:
         j = resolve_judge(judge, seed=seed, k=k, temperature=temperature, progress=True)  # type: ignore[arg-type]
         config.update(judge=j.name, judge_spec=judge, k=k, temperature=temperature)
+        if threshold is None and tune_on is None and Path(judge).is_dir():  # type: ignore[arg-type]
+            from prmlab.models.checkpoint import read_info
+
+            saved = read_info(judge).get("threshold")  # type: ignore[arg-type]
+            if isinstance(saved, dict) and saved.get("tuned"):
+                config["threshold"] = float(saved["value"])
+                config["threshold_source"] = f"{judge}/prmlab.json (chosen on its dev split)"
         step_scores = j.score(records)
         if getattr(j, "stats", None):
             config["judge_stats"] = j.stats

@@ -92,16 +92,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "bon": {"n_problems": 32},
         "label_free": {"formats": ["generative"], "n_solutions": 128},
     },
+    # Sized to be run: ~2 hours on 2 CPU cores with the default base cached (dev/LOG.md,
+    # 2026-11-27). Budgets span three orders of magnitude; the pool holds 8,200 labelled
+    # solutions, so the largest budget labels nearly all of it whatever the seed.
     "full": {
         "budgets": [8, 32, 128, 512, 2048, 8192],
         "seeds": [0, 1, 2],
-        "base": {"preset": "small"},
-        "data": {"pool_policy_problems": 4000, "pool_injected": 8000, "eval_policy_problems": 500,
-                 "eval_injected": 500, "dev_policy_problems": 100, "dev_injected": 200},
-        "judge": {"lrs": [3e-4, 1e-3, 3e-3]},
-        "bon": {"n_problems": 200, "n": 32},
-        "label_free": {"methods": ["mc-hard", "omega"], "k": 8,
-                       "formats": ["generative", "discriminative", "direct"]},
+        "data": {"pool_policy_problems": 2500, "pool_injected": 3200, "eval_policy_problems": 300,
+                 "eval_injected": 300},
+        "judge": {"fit": {"max_steps": 400, "max_epochs": 8}, "dev_max": 60,
+                  "abandon_margin": 0.05, "abandon_after": 50},
+        "tts": {"max_solutions": 100},
+        "bon": {"n_problems": 64, "n": 32},
+        "label_free": {"methods": ["mc-hard", "omega"], "formats": ["generative", "discriminative"],
+                       "n_solutions": 512},
     },
     # For tests and smoke runs: a tiny model and a handful of everything.
     "smoke": {

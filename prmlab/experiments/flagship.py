@@ -24,11 +24,12 @@ from prmlab.data.arith.generate import iter_records
 from prmlab.data.jsonl import read_records
 from prmlab.data.record import Record
 from prmlab.evaluation.bon import BonProblem, bon_metrics, rm_by_aggregation
-from prmlab.evaluation.processbench import f1_by_k
+from prmlab.evaluation.processbench import f1_by_k, processbench_metrics
 from prmlab.errors import InputError
 from prmlab.evaluation.run import evaluate_scores
 from prmlab.experiments.config import RunConfig, config_key
 from prmlab.judges.baselines import BaselineJudge
+from prmlab.judges.decision import DEFAULT_THRESHOLD
 from prmlab.judges.load import load_judge
 from prmlab.judges.protocol import StepScores
 from prmlab.models.checkpoint import load_codec, load_model, read_info
@@ -145,15 +146,23 @@ class Sweep:
         return (self._cell_dir(cell_id) / "cell.json").exists()
 
     def _evaluate(self, folder: Path, scores: Sequence[StepScores], sets: dict[str, list[Record]],
-                  config: dict) -> dict[str, Any]:
+                  config: dict, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+        """Metrics at the judge's own threshold (tuned on dev with its learning rate, or 0.5),
+        and ProcessBench's fixed-0.5 F1 beside them where the two differ."""
         by_id = {s.id: s for s in scores}
         out = {}
         for name, recs in (("policy", sets["eval_policy"]), ("injected", sets["eval_injected"]),
                            ("all", sets["eval_policy"] + sets["eval_injected"])):
-            m = evaluate_scores(recs, [by_id[r.id] for r in recs], folder / name,
-                                {**config, "eval_set": name,
+            mine = [by_id[r.id] for r in recs]
+            m = evaluate_scores(recs, mine, folder / name,
+                                {**config, "eval_set": name, "threshold": threshold,
                                  "bootstrap_resamples": self.cfg.bootstrap_resamples})
             out[name] = {k: m[k] for k in ("f1", "acc_err", "acc_cor", "auroc", "ece")}
+            out[name]["threshold"] = threshold
+            at_half = m if threshold == DEFAULT_THRESHOLD else processbench_metrics(
+                recs, [s.step_scores for s in mine], DEFAULT_THRESHOLD,
+                n_resamples=self.cfg.bootstrap_resamples)
+            out[name]["at_0.5"] = {k: at_half[k] for k in ("f1", "acc_err", "acc_cor")}
         return out
 
     def _finish(self, cell_id: str, info: dict) -> None:
@@ -211,8 +220,10 @@ class Sweep:
             return
         folder, info, scores, timing, compute = self._train_and_score(
             cid, base, sets["pool"], sets, fmt, budget, seed, f"{fmt} N={budget} seed={seed}")
-        summary = self._evaluate(folder, scores, sets, {"judge": fmt, "budget": budget, "seed": seed})
+        summary = self._evaluate(folder, scores, sets, {"judge": fmt, "budget": budget, "seed": seed},
+                                 info["threshold"]["value"])
         self._finish(cid, {"kind": "judge", "format": fmt, "budget": budget, "seed": seed,
+                           "threshold": info["threshold"],
                            "label_source": "gold", "budget_solutions": info["budget_solutions"],
                            "step_labels": info["step_labels"], "selection": info["selection"],
                            "filter": info.get("filter"), **timing, "compute": compute,
@@ -249,12 +260,13 @@ class Sweep:
                 cid = f"{fmt}-{method}-N{n}-s{seed}"
                 folder, info, scores, timing, compute = self._train_and_score(
                     cid, base, derived, sets, fmt, len(derived), seed, f"{fmt} on {method} labels")
-                metrics = self._evaluate(folder, scores, sets, {"judge": fmt, "label_source": method})
+                metrics = self._evaluate(folder, scores, sets, {"judge": fmt, "label_source": method},
+                                         info["threshold"]["value"])
                 self._finish(cid, {"kind": "judge", "format": fmt, "budget": n, "seed": seed,
                                    "label_source": method, "budget_solutions": 0,
                                    "step_labels": 0, "rollout_labelled_solutions": n,
                                    "selection": info["selection"], "filter": info.get("filter"),
-                                   "label_quality": quality, **timing,
+                                   "label_quality": quality, "threshold": info["threshold"], **timing,
                                    "compute": {**compute,
                                                "rollout_tokens_generated": summary.get("tokens_generated"),
                                                "rollout_tokens_processed": summary.get("tokens_processed"),
@@ -288,12 +300,14 @@ class Sweep:
                                                        for s in range(len(r.steps))]))
                         for i, r in enumerate(recs)]
         folder = self._cell_dir(cid)
-        res = f1_by_k(recs, {k: [s.step_scores for s in v] for k, v in per_k.items()},
+        # Every K is read at the threshold the judge chose on dev (with K=1).
+        threshold = (read_info(src).get("threshold") or {}).get("value", DEFAULT_THRESHOLD)
+        res = f1_by_k(recs, {k: [s.step_scores for s in v] for k, v in per_k.items()}, threshold,
                       n_resamples=self.cfg.bootstrap_resamples)
         for k, v in per_k.items():
             write_jsonl(folder / f"k{k}" / "samples.jsonl", (s.to_dict() for s in v))
         self._finish(cid, {"kind": "tts", "format": "generative", "budget": budget, "seed": seed,
-                           "ks": t.ks, "temperature": t.temperature, "f1_by_k": {str(k): v for k, v in res.items()},
+                           "ks": t.ks, "temperature": t.temperature, "threshold": threshold, "f1_by_k": {str(k): v for k, v in res.items()},
                            "compute": stats})
 
     def run_bon(self, base: Path, sets) -> None:

@@ -19,7 +19,7 @@ from prmlab.atomic import write_text
 from prmlab.evaluation.aggregate import AGGREGATIONS
 from prmlab.reports import figures as F
 from prmlab.reports.load import (DIRECTIONS, EVAL_SETS, GOLD, METRICS, Cell, Group, Run, combine,
-                                 format_order, judge_groups, load_run, metric_of)
+                                 format_order, judge_groups, load_run, mean_of, metric_of)
 from prmlab.reports.tables import (Link, Table, arrow, fmt_budget, fmt_ci, fmt_int, fmt_lr,
                                    fmt_metric, fmt_num, labels_needed, needed_ratio, table_html,
                                    table_md)
@@ -264,13 +264,13 @@ def _budget_cell(g: Group) -> str:
 
 def judge_table(s: Summary, eval_set: str) -> Table:
     headers = (["judge", "labelled solutions", "seeds"] + _metric_headers(s)
-               + ["step labels", "chosen lr", "chosen step", "kept fraction"])
+               + ["threshold", "step labels", "chosen lr", "chosen step", "kept fraction"])
     rows, notes_undef = [], []
     for g in s.groups:
         ms = [g.metric(eval_set, m) for m in METRICS]
         kept = g.mean("filter", "kept_fraction")
         rows.append([g.format, _budget_cell(g), str(len(g.cells)), *(fmt_metric(m) for m in ms),
-                     fmt_int(g.mean("step_labels")),
+                     _threshold_cell(g.cells, eval_set), fmt_int(g.mean("step_labels")),
                      _join(g.distinct("selection", "chosen_lr"), fmt_lr),
                      _join(g.distinct("selection", "chosen_step")),
                      fmt_num(kept) if kept is not None else "—"])
@@ -279,11 +279,13 @@ def judge_table(s: Summary, eval_set: str) -> Table:
     for c in s.flat:
         ms = [combine([metric_of(c, eval_set, m)], DIRECTIONS[m]) for m in METRICS]
         rows.append([flat_name(c), "0", "1", *(fmt_metric(m) for m in ms),
-                     fmt_int(c.info.get("step_labels", 0)), "—", "—", "—"])
+                     _threshold_cell([c], eval_set), fmt_int(c.info.get("step_labels", 0)), "—", "—", "—"])
         notes_undef += [(flat_name(c), METRIC_NAMES[k], m["reason"])
                         for k, m in zip(METRICS, ms) if m["value"] is None]
     notes = ["Each metric: value [95% bootstrap CI over problems]; ↑ higher is better, ↓ lower "
-             "is better. Threshold 0.5 for F1/acc_err/acc_cor.", SEED_NOTE]
+             "is better. F1/acc_err/acc_cor are read at each judge's threshold: chosen on the dev "
+             "split with its learning rate and step (mean over seeds shown), else 0.5 (baselines, "
+             "zero-label). ProcessBench's fixed 0.5 is in the Decision threshold table.", SEED_NOTE]
     if notes_undef:
         by: dict[tuple[str, str], list[str]] = {}
         for r, k, why in notes_undef:
@@ -293,6 +295,34 @@ def judge_table(s: Summary, eval_set: str) -> Table:
                  for (k, why), rs in by.items()]
         notes.append("Undefined (—): " + "; ".join(parts) + ".")
     return Table(headers, rows, notes, right=tuple(range(1, len(headers))))
+
+
+def _threshold_of(c: Cell, eval_set: str) -> float:
+    t = ((c.info.get("metrics") or {}).get(eval_set) or {}).get("threshold")
+    return float(t) if isinstance(t, (int, float)) else 0.5  # cells from before thresholds were tuned
+
+
+def _threshold_cell(cells: Sequence[Cell], eval_set: str) -> str:
+    return fmt_num(mean_of([_threshold_of(c, eval_set) for c in cells]))
+
+
+def threshold_table(s: Summary, eval_set: str = "policy") -> Table | None:
+    """F1 at each judge's dev-chosen threshold beside ProcessBench's fixed 0.5: how much of a
+    format's F1 is calibration rather than ranking. None when no judge tuned its threshold."""
+    if not any(isinstance(c.info.get("threshold"), dict) and c.info["threshold"].get("tuned")
+               for g in s.groups for c in g.cells):
+        return None
+    rows = []
+    for g in s.groups:
+        half = combine([((c.info.get("metrics") or {}).get(eval_set) or {}).get("at_0.5", {}).get("f1")
+                        for c in g.cells], "higher")
+        rows.append([g.format, _budget_cell(g), str(len(g.cells)), _threshold_cell(g.cells, eval_set),
+                     fmt_metric(g.metric(eval_set, "f1")), fmt_metric(half)])
+    notes = [f"{SET_TITLES[eval_set]}. The threshold is chosen on the dev split with the learning "
+             "rate and step (the F1 that selection maximises); at 0.5 is ProcessBench's fixed rule "
+             "applied to the same judge. Values: mean over seeds [mean 95% CI].", SEED_NOTE]
+    return Table(["judge", "labelled solutions", "seeds", "threshold", "F1 at the threshold ↑",
+                  "F1 at 0.5 ↑"], rows, notes, right=(1, 2, 3, 4, 5))
 
 
 def labels_needed_table(s: Summary, eval_set: str = "policy") -> tuple[Table, dict]:
@@ -638,6 +668,9 @@ def _blocks(s: Summary, figs: Sequence[tuple[str, str, bytes]], head: str,
     for e in EVAL_SETS:
         if s.groups or s.flat:
             b += [("h2", f"Judges — {SET_TITLES[e]}"), ("table", judge_table(s, e))]
+    thr = threshold_table(s)
+    if thr is not None:
+        b += [("h2", "Decision threshold"), ("table", thr)]
     if s.other:
         b += [("h2", "Other label sources"), ("table", other_sources_table(s))]
     if s.groups:

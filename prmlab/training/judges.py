@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from prmlab.data.arith.corpus import iter_corpus
 from prmlab.data.record import Record
 from prmlab.errors import InputError
+from prmlab.judges.decision import DEFAULT_THRESHOLD, f1_at_thresholds, threshold_sweep
 from prmlab.judges.discriminative import HeadJudge
 from prmlab.judges.generative import GenerativeJudge
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
@@ -53,6 +54,9 @@ class JudgeConfig(BaseModel):
     filter_chains: bool = True  # generative only
     max_length: int = 512  # longer examples are an error, never silently cut
     dev_max: int = 160  # dev solutions scored at each evaluation (model selection)
+    # The decision threshold is chosen on dev with the learning rate and step (saved with the
+    # judge, applied to its scores); False: ProcessBench's fixed 0.5.
+    tune_threshold: bool = True
     # Successive halving over `lrs`: a later learning rate stops at an evaluation (from step
     # `abandon_after`) where its dev F1 trails the best earlier one's at that step by more than
     # this margin. None: every learning rate runs its full course.
@@ -138,21 +142,20 @@ def make_judge(model, codec: Codec, fmt: str, **kw):
     return GenerativeJudge(model, codec, name=fmt, rationale=fmt == "generative", **kw)
 
 
-def dev_f1(model, codec: Codec, fmt: str, dev: Sequence[Record]) -> float:
-    """ProcessBench F1 at threshold 0.5 (point estimate only: training may not import the
-    evaluation layer, and model selection needs no CI)."""
-    scores = make_judge(model, codec, fmt).score(dev)
-    hit_err = n_err = hit_cor = n_cor = 0
-    for r, s in zip(dev, scores):
-        pred = next((i for i, x in enumerate(s.step_scores) if x < 0.5), -1)
-        if r.first_error == -1:
-            n_cor += 1
-            hit_cor += pred == -1
-        elif r.first_error is not None:
-            n_err += 1
-            hit_err += pred == r.first_error
-    a, b = hit_err / max(1, n_err), hit_cor / max(1, n_cor)
-    return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+def dev_f1(model, codec: Codec, fmt: str, dev: Sequence[Record], tune: bool) -> tuple[float, float]:
+    """ProcessBench F1 on the dev split and the threshold it was read at: 0.5, or (`tune`) the
+    one that maximises it (point estimates: model selection needs no CI)."""
+    scores = [s.step_scores for s in make_judge(model, codec, fmt).score(dev)]
+    known = [(r, s) for r, s in zip(dev, scores) if r.first_error is not None]
+    recs, lists = [r for r, _ in known], [s for _, s in known]
+    if tune:
+        try:
+            sweep = threshold_sweep(recs, lists)
+        except ValueError as e:
+            raise InputError(f"judge.tune_threshold: {e}", field="dev") from None
+        return sweep["dev_f1"], sweep["threshold"]
+    f1 = float(f1_at_thresholds(recs, lists, [DEFAULT_THRESHOLD])["f1"][0])
+    return (0.0 if f1 != f1 else f1), DEFAULT_THRESHOLD
 
 
 def _abandon_rule(cfg: JudgeConfig, curves: list[dict[int, float]]) -> Callable[[int, float], bool] | None:
@@ -213,21 +216,34 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
         kwargs = {"num_labels": 2} if head == "token" else {}
         model = load_model(init, head, **kwargs)
         fcfg = cfg.fit.model_copy(update={"lr": lr, "seed": cfg.seed})
+        thresholds: dict[int, float] = {}  # fit's evaluation count -> the threshold read there
+
+        def evaluate(m):
+            f1, thresholds[len(thresholds)] = dev_f1(m, codec, cfg.format, dev, cfg.tune_threshold)
+            return f1
+
         res = fit(model, examples, fcfg, pad_id=codec.pad_id, loss_fn=loss_fn,
-                  evaluate=lambda m: dev_f1(m, codec, cfg.format, dev), progress=progress,
+                  evaluate=evaluate, progress=progress,
                   abandon=_abandon_rule(cfg, [t["curve"] for t in trials]))
+        evaluated = [r["step"] for r in res.history if "dev" in r]
+        threshold = thresholds[evaluated.index(res.best_step)] if res.best_step in evaluated else DEFAULT_THRESHOLD
         total_processed += res.tokens_processed
         trials.append({"lr": lr, "dev_f1": res.best_score, "best_step": res.best_step,
                        "curve": {r["step"]: r["dev"] for r in res.history if "dev" in r},
-                       "steps": res.steps, "stopped_by": res.stopped_by, "seconds": round(res.seconds, 1)})
+                       "steps": res.steps, "stopped_by": res.stopped_by, "seconds": round(res.seconds, 1),
+                       "precision": res.precision, "threshold": threshold})
         log(f"  {cfg.format} N={cfg.budget} lr={lr:g}: dev F1 {res.best_score:.3f} at step "
             f"{res.best_step}/{res.steps} ({res.stopped_by}, {res.seconds:.0f}s)")
         if best is None or (res.best_score or 0) > (best[1].best_score or 0):
-            best = (lr, res, copy.deepcopy(model))
-    lr, res, model = best
-    info.update(selection={"metric": "dev F1 (threshold 0.5) of the judge's own scores",
+            best = (lr, res, copy.deepcopy(model), threshold)
+    lr, res, model, threshold = best
+    metric = ("dev F1 at the threshold that maximises it" if cfg.tune_threshold
+              else "dev F1 at threshold 0.5")
+    info.update(selection={"metric": metric + " (the judge's own scores)",
                            "dev_solutions": len(dev), "trials": trials, "chosen_lr": lr,
                            "chosen_step": res.best_step},
+                threshold={"value": threshold, "tuned": cfg.tune_threshold,
+                           "dev_f1": res.best_score},
                 train_examples=len(examples), tokens_processed=total_processed,
                 seconds=time.time() - t0)
     save_checkpoint(out_dir, model, codec, info)

@@ -54,6 +54,7 @@ class FitResult:
     tokens_processed: int  # all input tokens processed
     seconds: float
     stopped_by: str  # "max_steps" | "epochs" | "patience" | "time" | "abandoned"
+    precision: str = "fp32"  # or "bf16-autocast": what `bf16_pays` resolved to on this device
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -136,19 +137,21 @@ def planned_steps(cfg: FitConfig, n_examples: int) -> tuple[int, str]:
     return steps, why
 
 
-BF16_CPU_MIN_PARAMS = 5_000_000
+BF16_MIN_PARAMS = 5_000_000
 
 
 def bf16_pays(setting: bool | None, device_type: str, n_params: int) -> bool:
     """Whether to autocast to bf16. An explicit setting wins (where the device has bf16
-    autocast at all). Left to None: always on CUDA; on CPU only from 5M parameters, where it
-    was 1.5-2.3x faster (../shared/FINDINGS.md); a 0.8M judge fit ran ~1.6x *slower* under it
-    (bench/judge_fit_precision.py, dev/LOG.md 2026-11-26)."""
+    autocast at all). Left to None: from 5M parameters, on CPU and CUDA alike. On CPU bf16 was
+    1.5-2.3x faster from 5M (../shared/FINDINGS.md) and a 0.8M judge fit ran ~1.6x *slower*
+    (bench/judge_fit_precision.py). On an H200 the 0.8M quick sweep gained no time from it
+    either (launch-bound) and lost accuracy: generative F1 0.768 vs 0.809 at N=1024, 0.478 vs
+    0.692 on rollout labels (dev/LOG.md 2026-11-27)."""
     if device_type not in ("cpu", "cuda"):
         return False
     if setting is not None:
         return setting
-    return device_type == "cuda" or n_params >= BF16_CPU_MIN_PARAMS
+    return n_params >= BF16_MIN_PARAMS
 
 
 def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
@@ -240,7 +243,8 @@ def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
     model.eval()
     return FitResult(steps=step, best_step=best_step if evaluate else step, best_score=best_score,
                      history=history, tokens=tokens, tokens_processed=processed,
-                     seconds=time.time() - t0, stopped_by=stopped_by)
+                     seconds=time.time() - t0, stopped_by=stopped_by,
+                     precision="bf16-autocast" if use_bf16 else "fp32")
 
 
 def _count_targets(batch: dict[str, torch.Tensor], loss_fn: Callable) -> int:
