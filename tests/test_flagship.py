@@ -52,37 +52,48 @@ def test_every_cell_is_a_recomputable_run_folder(smoke_run):
     assert any((out / "figures").glob("*.png"))
 
 
-def test_each_judge_is_scored_at_the_threshold_it_chose_on_dev(smoke_run):
-    """The F1 in cell.json is recomputable from samples.jsonl at the saved threshold, and
-    ProcessBench's fixed 0.5 sits beside it."""
-    from prmlab.data.jsonl import read_records
+@pytest.mark.parametrize("tuned", [False, True])
+def test_each_judge_is_read_at_half_and_at_its_dev_tuned_threshold(smoke_run, tmp_path, tuned):
+    """Selection at one threshold, the other saved beside it; the F1 in cell.json is
+    recomputable from samples.jsonl at the threshold used."""
     from prmlab.evaluation.processbench import processbench_point, predict_first_error
 
     cfg, out, cache = smoke_run
-    assert cfg.judge.tune_threshold
-    for cid in ("discriminative-N8-s0", "generative-N8-s0"):
+    if tuned:
+        cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"tune_threshold": True}),
+                                     "formats": ["discriminative"], "budgets": [8]})
+        out = tmp_path / "tuned"
+        Sweep(cfg, out, cache).run()
+        build_report(out)
+    for cid in [f"{f}-N8-s0" for f in cfg.formats]:
         folder = out / "cells" / cid
         cell = json.loads((folder / "cell.json").read_text())
         thr = cell["threshold"]
-        assert thr["tuned"] is True
-        judge_info = json.loads((folder / "judge" / "prmlab.json").read_text())
-        assert judge_info["threshold"] == thr
+        assert thr["tuned"] is tuned and thr["other"]["tuned"] is (not tuned)
+        assert (thr["value"] if not tuned else thr["other"]["value"]) == 0.5
+        assert json.loads((folder / "judge" / "prmlab.json").read_text())["threshold"] == thr
         chosen = [t for t in cell["selection"]["trials"] if t["lr"] == cell["selection"]["chosen_lr"]][0]
         assert chosen["threshold"] == thr["value"]
         pol = cell["metrics"]["policy"]
-        assert pol["threshold"] == thr["value"] and "f1" in pol["at_0.5"]
+        assert pol["threshold"] == thr["value"]
+        assert pol["other_threshold"]["threshold"] == thr["other"]["value"]
         rows = [json.loads(line) for line in (folder / "policy" / "samples.jsonl").read_text().splitlines()]
         assert all(r["prediction"] == predict_first_error(r["step_scores"], thr["value"]) for r in rows)
         again = processbench_point([r["first_error"] for r in rows],
-                                   [predict_first_error(r["step_scores"], 0.5) for r in rows])
-        half = pol["at_0.5"]["f1"]["value"]
-        assert (half is None and again["f1"] != again["f1"]) or half == pytest.approx(again["f1"])
+                                   [predict_first_error(r["step_scores"], thr["other"]["value"]) for r in rows])
+        o = pol["other_threshold"]["f1"]["value"]
+        assert (o is None and again["f1"] != again["f1"]) or o == pytest.approx(again["f1"])
     report = (out / "report.md").read_text()
-    assert "## Decision threshold" in report and "F1 at 0.5" in report
+    assert "## Decision threshold" in report and "dev-tuned threshold" in report
 
 
 def test_eval_of_a_trained_judge_uses_its_saved_threshold(smoke_run, run_cli, tmp_path):
     cfg, out, cache = smoke_run
+    cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"tune_threshold": True}),
+                                 "formats": ["discriminative"], "budgets": [8], "tts": cfg.tts.model_copy(update={"enabled": False}),
+                                 "bon": cfg.bon.model_copy(update={"enabled": False}), "label_free": cfg.label_free.model_copy(update={"methods": []})})
+    out = tmp_path / "tuned"
+    Sweep(cfg, out, cache).run()
     judge = out / "cells" / "discriminative-N8-s0" / "judge"
     saved = json.loads((judge / "prmlab.json").read_text())["threshold"]["value"]
     data = next((cache / "data").glob("*/eval_policy.jsonl"))

@@ -146,23 +146,26 @@ class Sweep:
         return (self._cell_dir(cell_id) / "cell.json").exists()
 
     def _evaluate(self, folder: Path, scores: Sequence[StepScores], sets: dict[str, list[Record]],
-                  config: dict, threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
-        """Metrics at the judge's own threshold (tuned on dev with its learning rate, or 0.5),
-        and ProcessBench's fixed-0.5 F1 beside them where the two differ."""
+                  config: dict, threshold: dict | None = None) -> dict[str, Any]:
+        """Metrics at the judge's threshold (`threshold["value"]`, default 0.5) and, where the
+        judge saved another one (0.5 or its dev-tuned one), F1 and accuracies at that too."""
+        used = threshold["value"] if threshold else DEFAULT_THRESHOLD
+        other = (threshold or {}).get("other")
         by_id = {s.id: s for s in scores}
         out = {}
         for name, recs in (("policy", sets["eval_policy"]), ("injected", sets["eval_injected"]),
                            ("all", sets["eval_policy"] + sets["eval_injected"])):
             mine = [by_id[r.id] for r in recs]
             m = evaluate_scores(recs, mine, folder / name,
-                                {**config, "eval_set": name, "threshold": threshold,
+                                {**config, "eval_set": name, "threshold": used,
                                  "bootstrap_resamples": self.cfg.bootstrap_resamples})
             out[name] = {k: m[k] for k in ("f1", "acc_err", "acc_cor", "auroc", "ece")}
-            out[name]["threshold"] = threshold
-            at_half = m if threshold == DEFAULT_THRESHOLD else processbench_metrics(
-                recs, [s.step_scores for s in mine], DEFAULT_THRESHOLD,
-                n_resamples=self.cfg.bootstrap_resamples)
-            out[name]["at_0.5"] = {k: at_half[k] for k in ("f1", "acc_err", "acc_cor")}
+            out[name]["threshold"] = used
+            if other:
+                o = processbench_metrics(recs, [s.step_scores for s in mine], other["value"],
+                                         n_resamples=self.cfg.bootstrap_resamples)
+                out[name]["other_threshold"] = {"threshold": other["value"], "tuned": other["tuned"],
+                                                **{k: o[k] for k in ("f1", "acc_err", "acc_cor")}}
         return out
 
     def _finish(self, cell_id: str, info: dict) -> None:
@@ -221,7 +224,7 @@ class Sweep:
         folder, info, scores, timing, compute = self._train_and_score(
             cid, base, sets["pool"], sets, fmt, budget, seed, f"{fmt} N={budget} seed={seed}")
         summary = self._evaluate(folder, scores, sets, {"judge": fmt, "budget": budget, "seed": seed},
-                                 info["threshold"]["value"])
+                                 info["threshold"])
         self._finish(cid, {"kind": "judge", "format": fmt, "budget": budget, "seed": seed,
                            "threshold": info["threshold"],
                            "label_source": "gold", "budget_solutions": info["budget_solutions"],
@@ -261,7 +264,7 @@ class Sweep:
                 folder, info, scores, timing, compute = self._train_and_score(
                     cid, base, derived, sets, fmt, len(derived), seed, f"{fmt} on {method} labels")
                 metrics = self._evaluate(folder, scores, sets, {"judge": fmt, "label_source": method},
-                                         info["threshold"]["value"])
+                                         info["threshold"])
                 self._finish(cid, {"kind": "judge", "format": fmt, "budget": n, "seed": seed,
                                    "label_source": method, "budget_solutions": 0,
                                    "step_labels": 0, "rollout_labelled_solutions": n,

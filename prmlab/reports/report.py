@@ -283,9 +283,9 @@ def judge_table(s: Summary, eval_set: str) -> Table:
         notes_undef += [(flat_name(c), METRIC_NAMES[k], m["reason"])
                         for k, m in zip(METRICS, ms) if m["value"] is None]
     notes = ["Each metric: value [95% bootstrap CI over problems]; ↑ higher is better, ↓ lower "
-             "is better. F1/acc_err/acc_cor are read at each judge's threshold: chosen on the dev "
-             "split with its learning rate and step (mean over seeds shown), else 0.5 (baselines, "
-             "zero-label). ProcessBench's fixed 0.5 is in the Decision threshold table.", SEED_NOTE]
+             "is better. F1/acc_err/acc_cor are read at each judge's threshold (mean over seeds "
+             "shown): 0.5, ProcessBench's rule, unless judge.tune_threshold chose it on dev; the "
+             "Decision threshold table has both for every judge.", SEED_NOTE]
     if notes_undef:
         by: dict[tuple[str, str], list[str]] = {}
         for r, k, why in notes_undef:
@@ -306,23 +306,40 @@ def _threshold_cell(cells: Sequence[Cell], eval_set: str) -> str:
     return fmt_num(mean_of([_threshold_of(c, eval_set) for c in cells]))
 
 
+def _at(c: Cell, eval_set: str, tuned: bool) -> tuple[float | None, Any]:
+    """(threshold, F1 metric) of a cell at its fixed-0.5 or its dev-tuned threshold."""
+    m = (c.info.get("metrics") or {}).get(eval_set) or {}
+    thr = c.info.get("threshold") if isinstance(c.info.get("threshold"), dict) else {}
+    if bool(thr.get("tuned")) == tuned:
+        return thr.get("value", 0.5), m.get("f1")
+    o = m.get("other_threshold") or {}
+    return o.get("threshold"), o.get("f1")
+
+
 def threshold_table(s: Summary, eval_set: str = "policy") -> Table | None:
-    """F1 at each judge's dev-chosen threshold beside ProcessBench's fixed 0.5: how much of a
-    format's F1 is calibration rather than ranking. None when no judge tuned its threshold."""
-    if not any(isinstance(c.info.get("threshold"), dict) and c.info["threshold"].get("tuned")
-               for g in s.groups for c in g.cells):
+    """Every judge's F1 at ProcessBench's fixed 0.5 beside F1 at the threshold that maximised its
+    dev F1: how much of a format's F1 is calibration rather than ranking. None for runs from
+    before judges saved both."""
+    cells = [c for g in s.groups for c in g.cells]
+    if not any(((c.info.get("metrics") or {}).get(eval_set) or {}).get("other_threshold") for c in cells):
         return None
     rows = []
     for g in s.groups:
-        half = combine([((c.info.get("metrics") or {}).get(eval_set) or {}).get("at_0.5", {}).get("f1")
-                        for c in g.cells], "higher")
-        rows.append([g.format, _budget_cell(g), str(len(g.cells)), _threshold_cell(g.cells, eval_set),
-                     fmt_metric(g.metric(eval_set, "f1")), fmt_metric(half)])
-    notes = [f"{SET_TITLES[eval_set]}. The threshold is chosen on the dev split with the learning "
-             "rate and step (the F1 that selection maximises); at 0.5 is ProcessBench's fixed rule "
-             "applied to the same judge. Values: mean over seeds [mean 95% CI].", SEED_NOTE]
-    return Table(["judge", "labelled solutions", "seeds", "threshold", "F1 at the threshold ↑",
-                  "F1 at 0.5 ↑"], rows, notes, right=(1, 2, 3, 4, 5))
+        fixed = [_at(c, eval_set, False) for c in g.cells]
+        tuned = [_at(c, eval_set, True) for c in g.cells]
+        rows.append([g.format, _budget_cell(g), str(len(g.cells)),
+                     "tuned" if all(bool((c.info.get("threshold") or {}).get("tuned")) for c in g.cells) else "0.5",
+                     fmt_metric(combine([f for _, f in fixed], "higher")),
+                     fmt_num(mean_of([t for t, _ in tuned])),
+                     fmt_metric(combine([f for _, f in tuned], "higher"))])
+    notes = [f"{SET_TITLES[eval_set]}. The same judge (the learning rate and step chosen on dev by "
+             "F1 at the threshold in 'selected at') read at ProcessBench's fixed 0.5 and at the "
+             "threshold that maximised its F1 on the dev split (mean over seeds). A judge that "
+             "ranks steps well but sits on the wrong side of 0.5 gains in the last column; one "
+             "that cannot tell steps apart does not. Values: mean over seeds [mean 95% CI].",
+             SEED_NOTE]
+    return Table(["judge", "labelled solutions", "seeds", "selected at", "F1 at 0.5 ↑",
+                  "dev-tuned threshold", "F1 at it ↑"], rows, notes, right=(1, 2, 5, 6))
 
 
 def labels_needed_table(s: Summary, eval_set: str = "policy") -> tuple[Table, dict]:

@@ -54,9 +54,12 @@ class JudgeConfig(BaseModel):
     filter_chains: bool = True  # generative only
     max_length: int = 512  # longer examples are an error, never silently cut
     dev_max: int = 160  # dev solutions scored at each evaluation (model selection)
-    # The decision threshold is chosen on dev with the learning rate and step (saved with the
-    # judge, applied to its scores); False: ProcessBench's fixed 0.5.
-    tune_threshold: bool = True
+    # Select the learning rate and step by dev F1 at ProcessBench's fixed 0.5 (False), or at the
+    # threshold that maximises it (True). Either way the chosen judge's dev-tuned threshold is
+    # saved beside 0.5, so reports show both: on the quick preset tuning on 60 dev solutions
+    # overfitted (generative 0.809 -> 0.768) and did not lift the discriminative judge
+    # (dev/LOG.md 2026-11-27).
+    tune_threshold: bool = False
     # Successive halving over `lrs`: a later learning rate stops at an evaluation (from step
     # `abandon_after`) where its dev F1 trails the best earlier one's at that step by more than
     # this margin. None: every learning rate runs its full course.
@@ -239,11 +242,15 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
     lr, res, model, threshold = best
     metric = ("dev F1 at the threshold that maximises it" if cfg.tune_threshold
               else "dev F1 at threshold 0.5")
+    # The other threshold of the same chosen weights (one more dev pass).
+    other_f1, other = dev_f1(model, codec, cfg.format, dev, not cfg.tune_threshold)
     info.update(selection={"metric": metric + " (the judge's own scores)",
                            "dev_solutions": len(dev), "trials": trials, "chosen_lr": lr,
                            "chosen_step": res.best_step},
                 threshold={"value": threshold, "tuned": cfg.tune_threshold,
-                           "dev_f1": res.best_score},
+                           "dev_f1": res.best_score,
+                           "other": {"value": other, "tuned": not cfg.tune_threshold,
+                                     "dev_f1": other_f1}},
                 train_examples=len(examples), tokens_processed=total_processed,
                 seconds=time.time() - t0)
     save_checkpoint(out_dir, model, codec, info)
