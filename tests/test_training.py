@@ -212,6 +212,23 @@ def test_train_judge_each_format(base_ckpt, tmp_path, fmt):
     load_model(out, head)  # loads with the head it was trained with
 
 
+def test_train_judge_cli_reports_both_thresholds(base_ckpt, tmp_path, run_cli):
+    from prmlab.data.jsonl import write_jsonl
+
+    write_jsonl(tmp_path / "pool.jsonl", (r.to_dict() for r in POOL))
+    write_jsonl(tmp_path / "dev.jsonl", (r.to_dict() for r in DEV))
+    code, out, err = run_cli("train", "judge", "--init", base_ckpt, "--data", tmp_path / "pool.jsonl",
+                             "--dev", tmp_path / "dev.jsonl", "--out", tmp_path / "j", "--format", "orm",
+                             "--budget", "8", "--set", "lrs=[1e-3]", "--set", "fit.max_steps=2",
+                             "--set", "fit.eval_every=1", "--set", "tune_threshold=true")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "j" / "prmlab.json").read_text())["threshold"]
+    assert saved["tuned"] is True and saved["other"] == {"value": 0.5, "tuned": False,
+                                                         "dev_f1": saved["other"]["dev_f1"]}
+    said = out + err
+    assert "tuned on dev" in said and "fixed" in said
+
+
 def test_teacher_errors_are_filtered(base_ckpt, tmp_path):
     cfg = judge_cfg("generative", teacher_error_rate=1.0)
     cfg.fit.max_steps = 2
