@@ -229,6 +229,16 @@ def test_train_judge_cli_reports_both_thresholds(base_ckpt, tmp_path, run_cli):
     assert "tuned on dev" in said and "fixed" in said
 
 
+def test_a_dev_split_of_one_class_trains_at_half_and_reports_no_tuned_threshold(base_ckpt, tmp_path):
+    wrong = [r for r in iter_records(40, 13) if r.first_error != -1][:6]
+    assert len(wrong) == 6
+    info = train_judge(judge_cfg("orm"), base_ckpt, POOL, wrong, tmp_path / "j", log=lambda s: None)
+    assert info["threshold"]["value"] == 0.5 and info["threshold"]["other"] is None
+    with pytest.raises(InputError, match="tune_threshold"):
+        train_judge(judge_cfg("orm", tune_threshold=True), base_ckpt, POOL, wrong, tmp_path / "k",
+                    log=lambda s: None)
+
+
 def test_teacher_errors_are_filtered(base_ckpt, tmp_path):
     cfg = judge_cfg("generative", teacher_error_rate=1.0)
     cfg.fit.max_steps = 2

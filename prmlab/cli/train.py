@@ -124,10 +124,11 @@ def train_judge_cmd(
         info = train_judge(cfg, init, pool, dev_records, out, log=console.print, progress=update)
     console.print(f"{fmt} judge saved to {out}: {info['budget_solutions']} solutions, "
                   f"{info['step_labels']} step labels, chosen lr {info['selection']['chosen_lr']:g}")
-    t = info["threshold"]
-    console.print(f"threshold {t['value']:.4g} ({'tuned on dev' if t['tuned'] else 'fixed'}): dev F1 "
-                  f"{t['dev_f1']:.3f}; at {t['other']['value']:.4g} "
-                  f"({'tuned on dev' if t['other']['tuned'] else 'fixed'}): {t['other']['dev_f1']:.3f}")
+    t, o = info["threshold"], info["threshold"]["other"]
+    said = "tuned on dev" if t["tuned"] else "fixed"
+    console.print(f"threshold {t['value']:.4g} ({said}): dev F1 {t['dev_f1']:.3f}" + (
+        f"; at {o['value']:.4g} ({'tuned on dev' if o['tuned'] else 'fixed'}): {o['dev_f1']:.3f}"
+        if o else "; no tuned threshold (the dev split lacks correct or wrong solutions)"))
 
 
 def sample_cmd(

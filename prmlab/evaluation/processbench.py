@@ -24,6 +24,7 @@ from prmlab.judges.decision import (DEFAULT_THRESHOLD, check_aligned,  # noqa: F
                                     candidate_thresholds, f1_at_thresholds, predict_first_error,
                                     threshold_sweep, tune_threshold)
 
+
 def f1_from_accuracies(acc_err: float, acc_cor: float) -> float:
     """Harmonic mean of the two accuracies; 0 when both are 0; NaN when either is NaN.
 

@@ -92,7 +92,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "bon": {"n_problems": 32},
         "label_free": {"formats": ["generative"], "n_solutions": 128},
     },
-    # Sized to be run: ~2 hours on 2 CPU cores with the default base cached (dev/LOG.md,
+    # Sized to be run: 69 min on 2 CPU cores with the default base cached (dev/LOG.md,
     # 2026-11-27). Budgets span three orders of magnitude; the pool holds 8,200 labelled
     # solutions, so the largest budget labels nearly all of it whatever the seed.
     "full": {

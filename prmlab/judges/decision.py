@@ -2,9 +2,9 @@
 
 The rule is ProcessBench's: the predicted first error is the first step scored below the
 threshold (0.5 unless tuned), -1 when none is. The threshold search lives here rather than in
-`evaluation` because model selection during training tunes it too, on the dev split, so that
-every judge format gets the same care (a head whose scores rank steps well but sit on the wrong
-side of 0.5 is not a weak judge, only an uncalibrated one).
+`evaluation` because training uses it too: every trained judge saves the threshold that
+maximises its dev F1 (and can be selected by it), so that a head whose scores rank steps well
+but sit on the wrong side of 0.5 is seen as uncalibrated, not weak.
 """
 
 from __future__ import annotations

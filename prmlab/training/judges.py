@@ -242,15 +242,19 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
     lr, res, model, threshold = best
     metric = ("dev F1 at the threshold that maximises it" if cfg.tune_threshold
               else "dev F1 at threshold 0.5")
-    # The other threshold of the same chosen weights (one more dev pass).
-    other_f1, other = dev_f1(model, codec, cfg.format, dev, not cfg.tune_threshold)
+    # The other threshold of the same chosen weights (one more dev pass); a dev split without
+    # both correct and wrong solutions has no tuned threshold to report.
+    try:
+        other_f1, other = dev_f1(model, codec, cfg.format, dev, not cfg.tune_threshold)
+        other_info = {"value": other, "tuned": not cfg.tune_threshold, "dev_f1": other_f1}
+    except InputError:
+        other_info = None
     info.update(selection={"metric": metric + " (the judge's own scores)",
                            "dev_solutions": len(dev), "trials": trials, "chosen_lr": lr,
                            "chosen_step": res.best_step},
                 threshold={"value": threshold, "tuned": cfg.tune_threshold,
                            "dev_f1": res.best_score,
-                           "other": {"value": other, "tuned": not cfg.tune_threshold,
-                                     "dev_f1": other_f1}},
+                           "other": other_info},
                 train_examples=len(examples), tokens_processed=total_processed,
                 seconds=time.time() - t0)
     save_checkpoint(out_dir, model, codec, info)
