@@ -145,20 +145,33 @@ def make_judge(model, codec: Codec, fmt: str, **kw):
     return GenerativeJudge(model, codec, name=fmt, rationale=fmt == "generative", **kw)
 
 
-def dev_f1(model, codec: Codec, fmt: str, dev: Sequence[Record], tune: bool) -> tuple[float, float]:
-    """ProcessBench F1 on the dev split and the threshold it was read at: 0.5, or (`tune`) the
-    one that maximises it (point estimates: model selection needs no CI)."""
+def dev_reads(model, codec: Codec, fmt: str, dev: Sequence[Record]) -> dict[bool, tuple[float, float] | None]:
+    """ProcessBench F1 on the dev split with the threshold it was read at, from one scoring pass:
+    [False] at 0.5, [True] at the threshold that maximises it (None when the dev split lacks
+    correct or wrong solutions). Point estimates: model selection needs no CI."""
     scores = [s.step_scores for s in make_judge(model, codec, fmt).score(dev)]
     known = [(r, s) for r, s in zip(dev, scores) if r.first_error is not None]
     recs, lists = [r for r, _ in known], [s for _, s in known]
-    if tune:
-        try:
-            sweep = threshold_sweep(recs, lists)
-        except ValueError as e:
-            raise InputError(f"judge.tune_threshold: {e}", field="dev") from None
-        return sweep["dev_f1"], sweep["threshold"]
     f1 = float(f1_at_thresholds(recs, lists, [DEFAULT_THRESHOLD])["f1"][0])
-    return (0.0 if f1 != f1 else f1), DEFAULT_THRESHOLD
+    try:
+        sweep = threshold_sweep(recs, lists)
+        tuned: tuple[float, float] | None = (sweep["dev_f1"], sweep["threshold"])
+    except ValueError:
+        tuned = None
+    return {False: ((0.0 if f1 != f1 else f1), DEFAULT_THRESHOLD), True: tuned}
+
+
+def dev_f1(model, codec: Codec, fmt: str, dev: Sequence[Record], tune: bool) -> tuple[float, float]:
+    """`dev_reads` at 0.5 or (`tune`) at the threshold that maximises F1, which must exist."""
+    read = dev_reads(model, codec, fmt, dev)[tune]
+    if read is None:
+        raise _untunable()
+    return read
+
+
+def _untunable() -> InputError:
+    return InputError("judge.tune_threshold: cannot tune a threshold: the dev split needs "
+                      "solutions both with and without an error (known first_error)", field="dev")
 
 
 def _abandon_rule(cfg: JudgeConfig, curves: list[dict[int, float]]) -> Callable[[int, float], bool] | None:
@@ -219,17 +232,20 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
         kwargs = {"num_labels": 2} if head == "token" else {}
         model = load_model(init, head, **kwargs)
         fcfg = cfg.fit.model_copy(update={"lr": lr, "seed": cfg.seed})
-        thresholds: dict[int, float] = {}  # fit's evaluation count -> the threshold read there
+        reads: list[dict] = []  # one per evaluation, in fit's order
 
         def evaluate(m):
-            f1, thresholds[len(thresholds)] = dev_f1(m, codec, cfg.format, dev, cfg.tune_threshold)
-            return f1
+            reads.append(dev_reads(m, codec, cfg.format, dev))
+            if reads[-1][cfg.tune_threshold] is None:
+                raise _untunable()
+            return reads[-1][cfg.tune_threshold][0]
 
         res = fit(model, examples, fcfg, pad_id=codec.pad_id, loss_fn=loss_fn,
                   evaluate=evaluate, progress=progress,
                   abandon=_abandon_rule(cfg, [t["curve"] for t in trials]))
         evaluated = [r["step"] for r in res.history if "dev" in r]
-        threshold = thresholds[evaluated.index(res.best_step)] if res.best_step in evaluated else DEFAULT_THRESHOLD
+        at_best = reads[evaluated.index(res.best_step)] if res.best_step in evaluated else None
+        threshold = at_best[cfg.tune_threshold][1] if at_best else DEFAULT_THRESHOLD
         total_processed += res.tokens_processed
         trials.append({"lr": lr, "dev_f1": res.best_score, "best_step": res.best_step,
                        "curve": {r["step"]: r["dev"] for r in res.history if "dev" in r},
@@ -238,17 +254,14 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
         log(f"  {cfg.format} N={cfg.budget} lr={lr:g}: dev F1 {res.best_score:.3f} at step "
             f"{res.best_step}/{res.steps} ({res.stopped_by}, {res.seconds:.0f}s)")
         if best is None or (res.best_score or 0) > (best[1].best_score or 0):
-            best = (lr, res, copy.deepcopy(model), threshold)
-    lr, res, model, threshold = best
+            best = (lr, res, copy.deepcopy(model), threshold, at_best)
+    lr, res, model, threshold, at_best = best
     metric = ("dev F1 at the threshold that maximises it" if cfg.tune_threshold
               else "dev F1 at threshold 0.5")
-    # The other threshold of the same chosen weights (one more dev pass); a dev split without
-    # both correct and wrong solutions has no tuned threshold to report.
-    try:
-        other_f1, other = dev_f1(model, codec, cfg.format, dev, not cfg.tune_threshold)
-        other_info = {"value": other, "tuned": not cfg.tune_threshold, "dev_f1": other_f1}
-    except InputError:
-        other_info = None
+    # The other reading of the chosen weights, from the same dev pass that selected them.
+    other = at_best[not cfg.tune_threshold] if at_best else None
+    other_info = None if other is None else {"value": other[1], "tuned": not cfg.tune_threshold,
+                                             "dev_f1": other[0]}
     info.update(selection={"metric": metric + " (the judge's own scores)",
                            "dev_solutions": len(dev), "trials": trials, "chosen_lr": lr,
                            "chosen_step": res.best_step},
