@@ -208,7 +208,6 @@ def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], Non
     model = LlamaForCausalLM(config)
     log(f"base: {n_params(model) / 1e6:.2f}M parameters, {len(blocks)} blocks of {cfg.block} tokens "
         f"({len(blocks) * cfg.block / 1e6:.1f}M tokens)")
-    probes = probe_sets(d, cfg.seed, n=200)
     wanted = set(extra_snapshots) | ({cfg.snapshot_step} if cfg.snapshot_step is not None else set())
     snapshots: dict[int, tuple[dict, float]] = {}
 
@@ -224,7 +223,6 @@ def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], Non
                   seconds=time.time() - t0, final_loss=result.history[-1]["loss"],
                   meets_bar=report["worked_exact"] >= BAR and report["copy_exact"] >= BAR,
                   bar=BAR)
-    del probes
     for step in sorted(wanted):
         if step not in snapshots:
             raise InputError(f"snapshot step {step} is beyond the {result.steps} training steps")
