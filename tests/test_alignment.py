@@ -254,3 +254,13 @@ def test_too_long_verdict_example_raises_and_names_record():
         verdict_examples(codec, chains, rationale=False, max_length=38)
     with pytest.raises(InputError, match="hand-1"):
         verdict_examples(codec, chains, rationale=True, max_length=70)  # step 1: 32 + 37 + 2 = 71
+
+
+def test_memoised_encode_matches_the_tokenizer_and_hands_out_fresh_lists():
+    codec = arith_codec()
+    text = "bob = 23 + 7 = 30"
+    first = codec.encode(text)
+    assert first == list(codec._encode_uncached(text))
+    first.append(-1)  # callers extend what encode returns; the memo must not see it
+    assert codec.encode(text) == list(codec._encode_uncached(text))
+    assert codec.encode(text) is not codec.encode(text)
