@@ -73,7 +73,7 @@ class Codec:
         self._id_to_tok = {i: t for t, i in tokenizer.get_vocab().items()}
         # A corpus encodes each problem and step several times (its solution, then every check
         # prompt repeats them), and a call costs ~0.1 ms of tokenizer overhead: memoising the
-        # recent pieces halves base pretraining's corpus build (bench/corpus_encode.py).
+        # recent pieces halves the packing of base pretraining's corpus (bench/corpus_encode.py).
         self._encode_piece = functools.lru_cache(maxsize=4096)(self._encode_uncached)
 
     @classmethod
