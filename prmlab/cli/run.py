@@ -17,25 +17,42 @@ console = Console(stderr=True)
 
 
 class RichUI:
-    """Progress for the sweep: an overall bar over cells (with ETA) and one for the current stage."""
+    """Progress for the sweep: an overall bar over cells (with ETA) and one for the current stage.
 
-    def __init__(self):
+    Off a terminal (a background run logging to a file) rich draws no bars, so each stage prints
+    a plain line with its ETA at most every `plain_every` seconds, and one per finished cell."""
+
+    def __init__(self, console: Console = console, plain_every: float = 30.0):
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                                  console=console)
+        self.plain = not console.is_terminal
+        self.plain_every = plain_every
         self.cells = None
+        self.cells_done = self.cells_total = 0
+        self.cells_t0 = time.time()
 
     def log(self, msg: str) -> None:
         self.progress.console.print(msg)
 
+    def _plain_line(self, desc: str, done: int, total: int, t0: float, info: str = "") -> None:
+        elapsed = time.time() - t0
+        eta = f", eta {_clock(elapsed / done * (total - done))}" if done else ""
+        self.log(f"{desc} {done}/{total}{', ' + info if info else ''}, {_clock(elapsed)} elapsed{eta}")
+
     @contextlib.contextmanager
     def steps(self, desc: str):
         task = self.progress.add_task(desc, total=None, info="")
+        t0 = last = time.time()
 
         def update(step: int, total: int, row: dict) -> None:
+            nonlocal last
             info = f"loss {row['loss']:.3f}" + (f" dev F1 {row['dev']:.3f}" if "dev" in row else "")
             self.progress.update(task, completed=step, total=total, info=info)
+            if self.plain and (time.time() - last >= self.plain_every or step == total):
+                last = time.time()
+                self._plain_line(f"{desc}: step", step, total, t0, info)
         try:
             yield update
         finally:
@@ -53,10 +70,24 @@ class RichUI:
 
     def start_cells(self, total: int) -> None:
         self.cells = self.progress.add_task("sweep cells", total=total, info="")
+        self.cells_done, self.cells_total, self.cells_t0 = 0, total, time.time()
 
     def advance(self) -> None:
         if self.cells is not None:
             self.progress.advance(self.cells)
+            self.cells_done += 1
+            if self.plain:
+                self._plain_line("sweep: cell", self.cells_done, self.cells_total, self.cells_t0)
+
+
+def _clock(seconds: float) -> str:
+    """
+    >>> _clock(75.4), _clock(3725)
+    ('1:15', '1:02:05')
+    """
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def run_command(
