@@ -184,3 +184,12 @@ def test_subprocess_has_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert_one_line(proc.stderr, "bad.jsonl:1:", "field labels")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("args, said", [(["evaluate"], "No such command 'evaluate'"),
+                                        (["run", "--bogus"], "No such option: --bogus")])
+def test_usage_errors_are_one_line_with_status_2(run_cli, args, said):
+    code, out, err = run_cli(*args)
+    assert code == 2
+    assert err.startswith("prmlab: error: ") and said in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -77,15 +77,29 @@ def main(argv: list[str] | None = None) -> None:
         print("prmlab: interrupted", file=sys.stderr)
         raise SystemExit(130)
     except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+        usage, exits = _click_exceptions()
+        if isinstance(e, usage):
             msg = e.format_message().replace("\n", " ")
             print(f"prmlab: error: {msg}", file=sys.stderr)
             raise SystemExit(2)
-        if isinstance(e, click.exceptions.Exit):
+        if isinstance(e, exits):
             raise SystemExit(e.exit_code)
         raise
+
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """Usage-error and exit classes of click and of the copy of click that recent typer releases vendor
+    (`typer._click`): an unknown command raises the latter, which is not a click class."""
+    import importlib
+
+    mods = []
+    for name in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            mods.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return (tuple(m.ClickException for m in mods if hasattr(m, "ClickException")),
+            tuple(m.Exit for m in mods if hasattr(m, "Exit")))
 
 
 if __name__ == "__main__":
