@@ -60,3 +60,19 @@ def test_hard_checks_follow_the_error_types_asked_for():
     with pytest.raises(ValidationError, match="unknown error type"):
         BaseConfig(hard_types=["typo"])
     assert BaseConfig(hard_types=["wrong_operand"]).key() != BaseConfig().key()
+
+
+def test_slip_probes_are_checks_the_teacher_flags():
+    from prmlab.data.arith.problems import Difficulty
+    from prmlab.training.base import flags_mismatch, probe_sets
+
+    sets = probe_sets(Difficulty(), seed=0, n=40)
+    assert len(sets["slips"]) == 40
+    assert all(flags_mismatch(want) for _, _, want in sets["slips"])
+    # Adding the slips left the earlier probe sets as they were: this digest was taken from the
+    # code before the slips existed, so bases probed before and after stay comparable.
+    import hashlib
+    import json
+    blob = json.dumps([sets["checks"], sets["hard"], sets["worked"]]).encode()
+    assert hashlib.sha256(blob).hexdigest()[:16] == "054ad6fbf3a7c873"
+    assert sum(flags_mismatch(want) for _, _, want in sets["checks"]) < 40

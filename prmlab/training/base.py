@@ -129,7 +129,14 @@ def probe_sets(difficulty: Difficulty, seed: int, n: int = 300) -> dict[str, lis
         p = parse_problem(rec.problem)
         steps, at = inject(p, rng.choice(HARD_TYPES), rng)
         hard.append((rec.problem, steps[: at + 1], teacher_check(p, steps, at).text))
-    return {"worked": lines, "checks": checks, "hard": hard}
+    # Arithmetic slips: the check recomputes one number and must mark it unequal to the claimed
+    # one. Drawn last, so the sets above stay what they were.
+    slips = []
+    for rec in iter_records(n, 40_000_000 + seed, difficulty, id_prefix="probe-slip"):
+        p = parse_problem(rec.problem)
+        steps, at = inject(p, "arithmetic", rng)
+        slips.append((rec.problem, steps[: at + 1], teacher_check(p, steps, at).text))
+    return {"worked": lines, "checks": checks, "hard": hard, "slips": slips}
 
 
 def _fields(check_text: str) -> dict[str, str]:
@@ -144,6 +151,17 @@ def _fields(check_text: str) -> dict[str, str]:
     return out
 
 
+def flags_mismatch(check_text: str) -> bool:
+    """Whether a check's marks (its last field) flag something unequal.
+
+    >>> flags_mismatch("max is kim * 8 ; kim = 3 ; 3 * 8 = 24 ; claimed 3 * 8 = 74 ; =|=|=|=!")
+    True
+    >>> flags_mismatch("cal is eve - 48 ; eve = 89 ; 89 - 48 = 41 ; claimed 89 - 48 = 31 ; ==|=|==|==")
+    False
+    """
+    return "!" in check_text.strip().rsplit(";", 1)[-1]
+
+
 @torch.inference_mode()
 def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 256) -> dict[str, float]:
     """Exact accuracy of greedy worked arithmetic, and of the recompute / copy / compare fields
@@ -156,12 +174,15 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
     for line, seq in zip(probes["worked"], g.sequences):
         got = codec.decode([t for t in seq if t not in semi]).strip()
         worked_ok += got == line.split("=")[1].strip()
-    checks = probes["checks"] + probes.get("hard", [])
+    hard, slips = probes.get("hard", []), probes.get("slips", [])
+    checks = probes["checks"] + hard + slips
     prompts = [codec.check_prompt(p, steps) for p, steps, _ in checks]
     g = generate(model, prompts, max_new_tokens=100, stop_ids=[codec.eos_id, codec.ok_id, codec.bad_id],
                  pad_id=codec.pad_id, batch_size=batch_size)
+    n_main = len(probes["checks"])
     hard_ok = sum(codec.decode(seq).strip() == want
-                  for (_, _, want), seq in zip(probes.get("hard", []), g.sequences[len(probes["checks"]):]))
+                  for (_, _, want), seq in zip(hard, g.sequences[n_main:n_main + len(hard)]))
+    slip_flagged = sum(flags_mismatch(codec.decode(seq)) for seq in g.sequences[n_main + len(hard):])
     exact = rec_ok = copy_ok = marks_ok = n_rec = n_copy = head_ok = 0
     for (_, _, want), seq in zip(probes["checks"], g.sequences):
         got = codec.decode(seq).strip()
@@ -182,7 +203,10 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
             "copy_exact": copy_ok / max(1, n_copy),
             "marks_exact": marks_ok / max(1, n_copy),
             # checks of steps whose error defeats copying from the step (corpus `hard_types`)
-            "hard_check_exact": hard_ok / max(1, len(probes.get("hard", [])))}
+            "hard_check_exact": hard_ok / max(1, len(hard)),
+            # share of arithmetic-slip checks whose marks flag a mismatch (a checker that marks
+            # different numbers equal never says "bad": dev/LOG.md 2026-11-27, third session)
+            **({"slip_flagged": slip_flagged / len(slips)} if slips else {})}
 
 
 BAR = 0.95
