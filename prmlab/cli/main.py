@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
-    """Usage-error and exit classes of click and of the copy of click that recent typer releases vendor
-    (`typer._click`): an unknown command raises the latter, which is not a click class."""
+    """Usage-error and exit classes of click and of the copy of click that recent typer
+    releases vendor (`typer._click`): an unknown command raises the latter, not a click class."""
     import importlib
 
     mods = []

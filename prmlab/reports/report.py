@@ -464,7 +464,7 @@ def bon_tables(s: Summary, c: Cell, agg: str = "min") -> list[Table]:
 PROBES = (("worked_exact", "worked arithmetic"), ("copy_exact", "copy"),
           ("recompute_exact", "recompute"), ("marks_exact", "marks"), ("name_exact", "naming"),
           ("check_exact", "check"), ("hard_check_exact", "check of a step that copying gets wrong"),
-          ("slip_flagged", "arithmetic slip flagged by the marks"))
+          ("slip_flagged", "check of an arithmetic slip that says bad"))
 
 
 def base_table(rep: Mapping[str, Any], policy_init: str | None = None) -> Table:

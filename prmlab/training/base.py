@@ -24,6 +24,7 @@ from prmlab.data.arith.corpus import HARD_TYPES, Doc, check_hard_types, iter_cor
 from prmlab.data.arith.solutions import inject
 from prmlab.data.arith.problems import Difficulty
 from prmlab.data.arith.teacher import check as teacher_check
+from prmlab.data.arith.teacher import verdict_from_text
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.arith.problems import parse_problem
 from prmlab.errors import InputError
@@ -151,17 +152,6 @@ def _fields(check_text: str) -> dict[str, str]:
     return out
 
 
-def flags_mismatch(check_text: str) -> bool:
-    """Whether a check's marks (its last field) flag something unequal.
-
-    >>> flags_mismatch("max is kim * 8 ; kim = 3 ; 3 * 8 = 24 ; claimed 3 * 8 = 74 ; =|=|=|=!")
-    True
-    >>> flags_mismatch("cal is eve - 48 ; eve = 89 ; 89 - 48 = 41 ; claimed 89 - 48 = 31 ; ==|=|==|==")
-    False
-    """
-    return "!" in check_text.strip().rsplit(";", 1)[-1]
-
-
 @torch.inference_mode()
 def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 256) -> dict[str, float]:
     """Exact accuracy of greedy worked arithmetic, and of the recompute / copy / compare fields
@@ -182,7 +172,9 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
     n_main = len(probes["checks"])
     hard_ok = sum(codec.decode(seq).strip() == want
                   for (_, _, want), seq in zip(hard, g.sequences[n_main:n_main + len(hard)]))
-    slip_flagged = sum(flags_mismatch(codec.decode(seq)) for seq in g.sequences[n_main + len(hard):])
+    # Caught = the zero-label rule reads "bad" from the check the base wrote.
+    slip_flagged = sum(verdict_from_text(codec.decode(seq)) is False
+                       for seq in g.sequences[n_main + len(hard):])
     exact = rec_ok = copy_ok = marks_ok = n_rec = n_copy = head_ok = 0
     for (_, _, want), seq in zip(probes["checks"], g.sequences):
         got = codec.decode(seq).strip()
@@ -204,8 +196,8 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
             "marks_exact": marks_ok / max(1, n_copy),
             # checks of steps whose error defeats copying from the step (corpus `hard_types`)
             "hard_check_exact": hard_ok / max(1, len(hard)),
-            # share of arithmetic-slip checks whose marks flag a mismatch (a checker that marks
-            # different numbers equal never says "bad": dev/LOG.md 2026-11-27, third session)
+            # share of arithmetic-slip checks that say "bad" (a checker that marks different
+            # numbers equal never does: dev/LOG.md 2026-11-27, third session)
             **({"slip_flagged": slip_flagged / len(slips)} if slips else {})}
 
 
