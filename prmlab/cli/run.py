@@ -29,9 +29,7 @@ class RichUI:
                                  console=console)
         self.plain = not console.is_terminal
         self.plain_every = plain_every
-        self.cells = None
-        self.cells_done = self.cells_total = 0
-        self.cells_t0 = time.time()
+        self.cells = None  # the cell counters below are set by start_cells
 
     def log(self, msg: str) -> None:
         self.progress.console.print(msg)
