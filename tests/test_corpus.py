@@ -77,3 +77,34 @@ def test_slip_probes_are_checks_the_teacher_flags():
     blob = json.dumps([sets["checks"], sets["hard"], sets["worked"]]).encode()
     assert hashlib.sha256(blob).hexdigest()[:16] == "054ad6fbf3a7c873"
     assert sum(verdict_from_text(want) is False for _, _, want in sets["checks"]) < 40
+
+
+def test_comparison_drills_mark_each_field_independently_and_leave_the_rest_of_the_corpus():
+    from prmlab.training.base import BaseConfig
+
+    with_drills = list(iter_corpus(200, 0, hard_checks=2, drills=2))
+    drills = [d.lines[0] for d in with_drills if d.kind == "drill"]
+    assert len(drills) == 400
+    # Drills have their own random stream: the other documents are the corpus without them.
+    assert [d for d in with_drills if d.kind != "drill"] == list(iter_corpus(200, 0, hard_checks=2))
+    result_only = n_bad = 0
+    for text in drills:
+        worked, claim, m = text.split(" ; ")
+        assert claim.startswith("claimed ")
+        same = worked == claim[len("claimed "):]
+        assert verdict_from_text(text) is same  # the zero-label rule reads "bad" iff they differ
+        n_bad += not same
+        left, op, right, res = m.split("|")
+        assert (op == "=") is (worked.split()[1] == claim.split()[2])
+        result_only += "!" in res and "!" not in left + op + right
+    # The case the checks almost never show: operands copied right, the result different
+    # (0.3 x 0.7^3 ~ 0.10 of drills).
+    assert 0.05 < result_only / len(drills) < 0.16
+    assert 0.6 < n_bad / len(drills) < 0.9  # 1 - 0.7^4 ~ 0.76
+    codec = arith_codec()
+    d = next(d for d in with_drills if d.kind == "drill")
+    assert doc_ids(codec, d) == codec.bos + codec.check + codec.encode(d.lines[0]) + [codec.eos_id]
+    # drills = 0 is the corpus bases were built from before the option: the same content address
+    # as the base built then (dev/LOG.md), so it stays cached.
+    assert BaseConfig(drills=0).key() == "053c24e747547fee"
+    assert BaseConfig(drills=2).key() != BaseConfig(drills=0).key()

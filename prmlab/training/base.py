@@ -64,6 +64,7 @@ class BaseConfig(BaseModel):
     hard_checks: int = 2  # extra checks per problem of steps with a hard_types error (see corpus.py)
     hard_types: list[str] = Field(default_factory=lambda: list(HARD_TYPES))
     verdicts: bool = False  # checks end with the verdict their own marks imply (see corpus.py, LOG)
+    drills: int = 0  # comparison drills per problem (see corpus.py)
     block: int = 256
     seed: int = 0
     # Also keep the weights at this step: a weaker model of the same family, which the flagship's
@@ -85,7 +86,9 @@ class BaseConfig(BaseModel):
         # The snapshot step does not change the base's weights, so it is not part of its address.
         # `verdicts` off is the corpus format 3 always meant, so it keeps the bases built before
         # the option existed.
-        skip = {"snapshot_step"} | (set() if self.verdicts else {"verdicts"})
+        # Likewise `drills` = 0.
+        skip = ({"snapshot_step"} | (set() if self.verdicts else {"verdicts"})
+                | (set() if self.drills else {"drills"}))
         blob = json.dumps({"config": self.model_dump(exclude=skip), "format": FORMAT_VERSION},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -101,6 +104,8 @@ def doc_ids(codec: Codec, doc: Doc, verdicts: bool = False) -> list[int]:
     if doc.kind == "check":
         verdict = [codec.ok_id if doc.ok else codec.bad_id] if verdicts and doc.ok is not None else []
         return codec.check_prompt(doc.problem, doc.steps) + codec.encode(doc.check) + verdict + [codec.eos_id]
+    if doc.kind == "drill":  # after the check marker, as the tail of a check would be
+        return codec.bos + codec.check + codec.encode(doc.lines[0]) + [codec.eos_id]
     return codec.bos + codec.encode(" ; ".join(doc.lines) + " ;") + [codec.eos_id]
 
 
@@ -217,7 +222,7 @@ def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], Non
     codec = arith_codec()
     d = cfg.difficulty.build()
     docs = iter_corpus(cfg.n_problems, cfg.seed, d, worked=cfg.worked, checks=cfg.checks,
-                       hard_checks=cfg.hard_checks, hard_types=cfg.hard_types)
+                       hard_checks=cfg.hard_checks, hard_types=cfg.hard_types, drills=cfg.drills)
     blocks = packed_blocks(codec, docs, cfg.block, cfg.verdicts)
     config = llama_config(cfg.preset, codec.vocab_size, pad_id=codec.pad_id,
                           bos_id=codec.bos[0], eos_id=codec.eos_id, max_positions=max(512, cfg.block))

@@ -8,7 +8,12 @@ Three kinds of document, none with a step label:
   rather than a label — the base learns to read its own comparison, which a judge fine-tuned on
   a few labelled solutions otherwise has to learn from scratch (dev/LOG.md, 2026-11-26);
 - `worked`: lines of worked arithmetic over the domain's range (`worked=False` drops them, to
-  test whether the judging skill needs them).
+  test whether the judging skill needs them);
+- `drill`: comparison drills (`drills` per problem): a worked line, a claim whose four fields
+  each differ from it or not independently, and the marks — the tail of a check with nothing to
+  look up. In checks a result differs almost only when an operand does, so a base can learn to
+  copy the operands' marks onto the result and never flag an arithmetic slip; which bases do was a
+  lottery of the seed (dev/LOG.md, 2026-11-27). In a drill only comparing the digits works.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from typing import Iterator, Sequence
 
 from prmlab.data.arith.problems import Difficulty, apply_op, parse_problem
 from prmlab.data.arith.generate import iter_records
-from prmlab.data.arith.solutions import ERROR_TYPES, inject
-from prmlab.data.arith.teacher import check
+from prmlab.data.arith.solutions import ERROR_TYPES, copy_slip, inject, slip
+from prmlab.data.arith.teacher import check, marks
 
 
 # Error types whose checks a shortcut gets wrong (see `iter_corpus`).
@@ -29,7 +34,7 @@ HARD_TYPES = ("wrong_operand", "wrong_operation", "copy_error", "skipped_step")
 
 @dataclasses.dataclass(frozen=True)
 class Doc:
-    kind: str  # "solution" | "check" | "worked"
+    kind: str  # "solution" | "check" | "worked" | "drill"
     problem: str = ""
     steps: tuple[str, ...] = ()
     check: str = ""
@@ -52,6 +57,30 @@ def worked_line(rng: random.Random, d: Difficulty) -> str:
     return "1 + 1 = 2"
 
 
+def comparison_drill(rng: random.Random, d: Difficulty, p_differ: float = 0.3) -> str:
+    """A worked line, a claim whose fields each differ from it with probability `p_differ`
+    (independently), and the check's marks comparing the two.
+
+    >>> comparison_drill(random.Random(4), Difficulty())  # a mis-copied left operand
+    '310 + 6 = 316 ; claimed 3100 + 6 = 316 ; =!!!|=|=|==='
+    """
+    line = worked_line(rng, d)
+    left, rest = line.split(" = ")
+    a, op, b = left.split(" ")
+    x, y, r = int(a), int(b), int(rest)
+    ca, cop, cb, cr = x, op, y, r
+    if rng.random() < p_differ:
+        ca = copy_slip(rng, x) if rng.random() < 0.5 else slip(rng, x)
+    if rng.random() < p_differ:
+        cop = rng.choice([o for o in "+-*" if o != op])
+    if rng.random() < p_differ:
+        cb = copy_slip(rng, y) if rng.random() < 0.5 else slip(rng, y)
+    if rng.random() < p_differ:
+        cr = copy_slip(rng, r) if rng.random() < 0.5 else slip(rng, r)
+    m = "|".join([marks(x, ca), "=" if cop == op else "!", marks(y, cb), marks(r, cr)])
+    return f"{line} ; claimed {ca} {cop} {cb} = {cr} ; {m}"
+
+
 def check_hard_types(hard_types: Sequence[str], hard_checks: int = 0) -> None:
     """ValueError unless every type is a known error type (and some are given, if asked for)."""
     unknown = sorted(set(hard_types) - set(ERROR_TYPES))
@@ -64,7 +93,7 @@ def check_hard_types(hard_types: Sequence[str], hard_checks: int = 0) -> None:
 def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(), *,
                 worked: bool = True, checks: int = 2, worked_lines: int = 8,
                 error_rate: float = 0.5, hard_checks: int = 0,
-                hard_types: Sequence[str] = HARD_TYPES) -> Iterator[Doc]:
+                hard_types: Sequence[str] = HARD_TYPES, drills: int = 0) -> Iterator[Doc]:
     """Documents for `n_problems` problems; deterministic in `seed`.
 
     `hard_checks` adds, per problem, checks of the erroneous step of a solution with an error of
@@ -75,6 +104,7 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
     Without them the base learns the shortcut (dev/LOG.md, 2026-11-26)."""
     check_hard_types(hard_types, hard_checks)
     rng = random.Random(f"corpus:{seed}")
+    drill_rng = random.Random(f"drills:{seed}")  # its own stream: drills=0 keeps the old corpus
     for rec in iter_records(n_problems, seed, difficulty, error_rate=error_rate,
                             id_prefix="corpus"):
         yield Doc("solution", rec.problem, tuple(rec.steps))
@@ -91,3 +121,5 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
                 yield Doc("check", rec.problem, tuple(steps[: at + 1]), check=c.text, ok=c.ok)
         if worked:
             yield Doc("worked", lines=tuple(worked_line(rng, difficulty) for _ in range(worked_lines)))
+        for _ in range(drills):
+            yield Doc("drill", lines=(comparison_drill(drill_rng, difficulty),))

@@ -50,7 +50,7 @@ def _with(q: Quantity, believed: dict[str, int]) -> tuple[int, str, int, int]:
     return a, q.op, b, c  # type: ignore[return-value]
 
 
-def _slip(rng: random.Random, v: int) -> int:
+def slip(rng: random.Random, v: int) -> int:
     """A nearby wrong value: off by a small amount or one digit changed."""
     for _ in range(50):
         if rng.random() < 0.5:
@@ -65,7 +65,7 @@ def _slip(rng: random.Random, v: int) -> int:
     return v + 1
 
 
-def _copy_slip(rng: random.Random, v: int) -> int:
+def copy_slip(rng: random.Random, v: int) -> int:
     """A mis-copied number: digits swapped, or one digit dropped/doubled."""
     s = str(v)
     options = []
@@ -85,7 +85,7 @@ def inject(p: Problem, error_type: str, rng: random.Random) -> tuple[list[str], 
     n = len(plan)
     if error_type == "wrong_final_answer":
         steps = gold_steps(p)
-        steps[-1] = format_answer(_slip(rng, values[p.target]))
+        steps[-1] = format_answer(slip(rng, values[p.target]))
         return steps, n
     if error_type == "skipped_step":
         at = rng.randrange(n)
@@ -100,7 +100,7 @@ def inject(p: Problem, error_type: str, rng: random.Random) -> tuple[list[str], 
         a, op, b, c = _with(q, believed)
         if i == at:
             if error_type in ("arithmetic", "right_answer_wrong_process"):
-                c = _slip(rng, c)
+                c = slip(rng, c)
             elif error_type == "wrong_operation":
                 op = rng.choice([o for o in "+-*" if o != q.op])
                 c = apply_op(op, a, b)  # type: ignore[assignment]
@@ -118,15 +118,15 @@ def inject(p: Problem, error_type: str, rng: random.Random) -> tuple[list[str], 
                     b = b + 1
                 c = apply_op(op, a, b)  # type: ignore[assignment]
                 if c is None:  # inexact division: keep the wrong operand, slip the result
-                    c = _slip(rng, a // max(b, 1))
+                    c = slip(rng, a // max(b, 1))
             elif error_type == "copy_error":
                 if isinstance(q.args[0], str) or rng.random() < 0.5:
-                    a = _copy_slip(rng, a)
+                    a = copy_slip(rng, a)
                 else:
-                    b = _copy_slip(rng, b)
+                    b = copy_slip(rng, b)
                 c = apply_op(op, a, b)  # type: ignore[assignment]
                 if c is None:
-                    c = _slip(rng, a // max(b, 1))
+                    c = slip(rng, a // max(b, 1))
             else:
                 raise ValueError(f"unknown error type {error_type!r} (known: {', '.join(ERROR_TYPES)})")
         believed[q.name] = c
