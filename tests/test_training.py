@@ -374,3 +374,23 @@ def test_a_later_learning_rate_is_abandoned_where_it_trails(base_ckpt, tmp_path)
     # Not before abandon_after, and never at the last step (nothing left to save).
     late = trials(abandon_margin=-1.0, abandon_after=4)
     assert late[1]["steps"] == 4 and late[1]["stopped_by"] != "abandoned"
+
+
+def test_lr_schedule_cosine_and_warmup_stable_decay_by_hand():
+    from prmlab.training.base import BaseConfig
+    from prmlab.training.loop import FitConfig, _lr_at
+
+    def lrs(**kw):
+        cfg = FitConfig(lr=1.0, warmup_steps=10, max_steps=100, min_lr_ratio=0.0, **kw)
+        return [round(_lr_at(s, cfg, 100), 3) for s in (0, 9, 10, 55, 80, 90, 100)]
+
+    # Cosine from the end of warmup (step 10) over 90 steps: half-way at 55, cos(pi/2) = 0.
+    assert lrs() == [0.1, 1.0, 1.0, 0.5, 0.117, 0.03, 0.0]
+    # Stable at the peak until the last 20 steps (from 80), then cosine over those 20.
+    assert lrs(decay_steps=20) == [0.1, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0]
+    # Unset, the option is not in the dump: content addresses from before it stay the same.
+    assert "decay_steps" not in FitConfig().model_dump()
+    assert FitConfig(decay_steps=20).model_dump()["decay_steps"] == 20
+    base = BaseConfig()
+    assert base.key() == "053c24e747547fee"
+    assert base.model_copy(update={"fit": base.fit.model_copy(update={"decay_steps": 400})}).key() != base.key()

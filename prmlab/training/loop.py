@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 Example = dict[str, list[int]]
 
@@ -42,6 +42,19 @@ class FitConfig(BaseModel):
     grad_clip: float = 1.0
     seed: int = 0
     max_time_s: float | None = None
+    # None: cosine decay from the end of warmup to the last step. N: the lr stays at its peak
+    # until the last N steps, then decays (warmup-stable-decay), so a skill that appears late in
+    # a plateau still trains at full lr (dev/LOG.md, 2026-11-27, fourth session).
+    decay_steps: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # Left out while unset, so the content addresses of everything cached before the option
+        # existed stay what they were.
+        out = handler(self)
+        if isinstance(out, dict) and out.get("decay_steps") is None:
+            out.pop("decay_steps", None)
+        return out
 
 
 @dataclasses.dataclass
@@ -122,7 +135,10 @@ def token_cls_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
 def _lr_at(step: int, cfg: FitConfig, total: int) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    start = cfg.warmup_steps if cfg.decay_steps is None else max(cfg.warmup_steps, total - cfg.decay_steps)
+    if step < start:
+        return cfg.lr
+    frac = (step - start) / max(1, total - start)
     cos = 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos)
 
