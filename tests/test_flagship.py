@@ -191,6 +191,10 @@ def test_run_command_on_a_finished_sweep_only_reports(smoke_run, run_cli):
     # The summary names the label source of rollout-labelled judges and their zero gold labels.
     flat = " ".join(err.split())
     assert "(mc-hard" in flat and "rollout)" in flat and "F1 on policy-sampled" in flat, err
+    # A cached base's probes are read again: one that misses arithmetic slips is named (the
+    # smoke preset's few-step tiny base does miss them).
+    slip = json.loads((out / "artifacts.json").read_text())["base_report"]["slip_flagged"]
+    assert ("base: WARNING: the base flags" in flat) is (slip < 0.8), (slip, err)
 
 
 def test_base_key_ignores_the_snapshot_step_but_not_the_corpus():

@@ -254,3 +254,21 @@ def test_minimal_and_partial_folders(tmp_path):
     assert sorted(Path(p).name for p in res["figures"]) == ["acc_vs_budget.png", "f1_vs_budget.png"]
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["acc_vs_budget.png",
                                                                   "f1_vs_budget.png"]
+
+
+def test_a_base_that_does_not_flag_slips_is_named_beside_the_headline(tmp_path):
+    out = make_run(tmp_path)
+    build_report(out)
+    assert "Warning" not in (out / "report.md").read_text(encoding="utf-8")  # no probe, no claim
+    art = json.loads((out / "artifacts.json").read_text())
+    art["base_report"]["slip_flagged"] = 0.96
+    write(out / "artifacts.json", art)
+    build_report(out)
+    assert "Warning" not in (out / "report.md").read_text(encoding="utf-8")
+    art["base_report"]["slip_flagged"] = 0.088
+    write(out / "artifacts.json", art)
+    build_report(out)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    head = md.split("## Run")[0]  # above the run table, with the headline
+    assert "Warning: the base flags 9% of its checks of arithmetic slips as bad" in head
+    assert "Warning" in (out / "report.html").read_text(encoding="utf-8")

@@ -37,6 +37,7 @@ from prmlab.provenance import provenance
 from prmlab.supervision.budget import draw_budget
 from prmlab.supervision.rollouts import derive_labels, label_quality
 from prmlab.training.base import snapshot_path, train_base
+from prmlab.training.base_health import base_warnings
 from prmlab.training.rollout_sampler import RolloutSampler
 from prmlab.training.judges import JudgeConfig, train_judge
 from prmlab.training.policy import sample_policy, train_policy
@@ -70,13 +71,19 @@ class Sweep:
                 raise InputError("the cached base has no snapshot (deleted?); remove the base folder to rebuild it",
                                  path=str(path))
             self.ui.log(f"base: cached at {path}")
+            self._warn(read_info(path).get("report") or {})
             return path
         self.ui.log(f"base: pretraining (cache miss, key {key}); cached for next time")
         with self.ui.steps("pretraining base") as update:
             report = train_base(self.cfg.base, path, log=self.ui.log, progress=update)
         self.ui.log(f"base: worked arithmetic {report['worked_exact']:.3f}, copy {report['copy_exact']:.3f}, "
                     f"recompute {report['recompute_exact']:.3f} ({report['seconds']:.0f}s)")
+        self._warn(report)
         return path
+
+    def _warn(self, base_report: dict) -> None:
+        for w in base_warnings(base_report):
+            self.ui.log(f"base: WARNING: {w}")
 
     def policy_init(self, base: Path) -> Path:
         if self.cfg.policy.init == "base":

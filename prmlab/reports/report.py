@@ -23,6 +23,7 @@ from prmlab.reports.load import (DIRECTIONS, EVAL_SETS, GOLD, METRICS, Cell, Gro
 from prmlab.reports.tables import (Link, Table, arrow, fmt_budget, fmt_ci, fmt_int, fmt_lr,
                                    fmt_metric, fmt_num, labels_needed, needed_ratio, table_html,
                                    table_md)
+from prmlab.training.base_health import base_warnings
 
 GEN, DISC = "generative", "discriminative"
 SET_TITLES = {"policy": "policy samples", "injected": "injected errors", "all": "all solutions"}
@@ -661,11 +662,17 @@ def make_figures(s: Summary, fig_dir: Path) -> list[tuple[str, str, bytes]]:
 Block = tuple
 
 
+def base_caveats(run: Run) -> list[str]:
+    """The base's own warnings, beside the headline: they bound every number below it."""
+    rep = run.artifacts.get("base_report")
+    return [f"Warning: {w}" for w in base_warnings(rep)] if isinstance(rep, dict) else []
+
+
 def _blocks(s: Summary, figs: Sequence[tuple[str, str, bytes]], head: str,
             needed: Mapping[str, Table]) -> list[Block]:
     run, cfg, prov = s.run, s.run.config, s.run.provenance
     b: list[Block] = [("h1", f"prmlab report — preset {cfg.get('preset', '?')}"),
-                      ("headline", head), ("ul", ceiling_floor(s))]
+                      ("headline", head), ("ul", ceiling_floor(s) + base_caveats(run))]
     run_rows = [["preset", str(cfg.get("preset", "—"))],
                 ["formats", ", ".join(map(str, cfg.get("formats", []))) or "—"],
                 ["budgets (labelled solutions)", ", ".join(map(str, cfg.get("budgets", []))) or "—"],
