@@ -43,8 +43,9 @@ class FitConfig(BaseModel):
     seed: int = 0
     max_time_s: float | None = None
     # None: cosine decay from the end of warmup to the last step. N: the lr stays at its peak
-    # until the last N steps, then decays (warmup-stable-decay), so a skill that appears late in
-    # a plateau still trains at full lr (dev/LOG.md, 2026-11-27, fourth session).
+    # until the last N steps, then decays (warmup-stable-decay), for skills that appear late in
+    # a plateau; on the one base tried it did not bring the missing one (dev/LOG.md, 2026-11-27,
+    # fourth session).
     decay_steps: int | None = None
 
     @model_serializer(mode="wrap")
