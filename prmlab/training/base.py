@@ -207,6 +207,8 @@ def probe_base(model, codec: Codec, probes: dict[str, list], batch_size: int = 2
 
 
 BAR = 0.95
+
+
 def snapshot_path(out_dir: str | Path, cfg: BaseConfig, step: int | None = None) -> Path:
     out_dir = Path(out_dir)
     return out_dir.with_name(f"{out_dir.name}-step{step or cfg.snapshot_step}")

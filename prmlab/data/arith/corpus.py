@@ -1,6 +1,6 @@
 """The unlabelled pretraining corpus of the base model.
 
-Three kinds of document, none with a step label:
+Four kinds of document, none with a step label:
 - `solution`: a problem and a solution, half of them with an injected error (not marked);
 - `check`: a problem, a solution prefix and the teacher's check of its last step (`checks` per
   problem): the base learns to recompute, copy and compare. With `verdicts`, the check ends with
@@ -12,8 +12,9 @@ Three kinds of document, none with a step label:
 - `drill`: comparison drills (`drills` per problem): a worked line, a claim whose four fields
   each differ from it or not independently, and the marks — the tail of a check with nothing to
   look up. In checks a result differs almost only when an operand does, so a base can learn to
-  copy the operands' marks onto the result and never flag an arithmetic slip; which bases do was a
-  lottery of the seed (dev/LOG.md, 2026-11-27). In a drill only comparing the digits works.
+  copy the operands' marks onto the result and never flag an arithmetic slip; which bases do is a
+  lottery of the seed. In a drill only comparing the digits works. Off by default: 3 per problem
+  rescued one failing seed and not another (dev/LOG.md, 2026-11-27, fourth session).
 """
 
 from __future__ import annotations
