@@ -108,6 +108,27 @@ def test_eval_of_a_trained_judge_uses_its_saved_threshold(smoke_run, run_cli, tm
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["threshold"]["value"] == 0.5
 
 
+def test_eval_reads_a_fine_tuned_judges_own_checks_by_the_zero_label_rule(smoke_run, run_cli, tmp_path):
+    cfg, out, cache = smoke_run
+    judge = out / "cells" / "generative-N8-s0" / "judge"
+    data = next((cache / "data").glob("*/eval_policy.jsonl"))
+    code, _, err = run_cli("eval", "--judge", judge, "--data", data, "--out", tmp_path / "z",
+                           "--resamples", "20", "--zero-label")
+    assert code == 0, err
+    m = json.loads((tmp_path / "z" / "metrics.json").read_text())
+    assert m["judge"] == "zero-label" and m["config"]["zero_label"] is True
+    assert m["threshold"]["value"] == 0.5  # not the generative judge's saved threshold
+    rows = [json.loads(x) for x in (tmp_path / "z" / "samples.jsonl").read_text().splitlines()]
+    # The rule's scores: 1 (no "!"), 0 (a "!"), 0.5 for a check it cannot read (the tiny
+    # smoke judge writes many), counted in the judge's stats.
+    assert rows and all(set(r["step_scores"]) <= {0.0, 0.5, 1.0} for r in rows)
+    stats = m["config"]["judge_stats"]
+    assert stats["prompts"] > 0 and 0 <= stats["parse_failures"] <= stats["prompts"]
+    code, _, err = run_cli("eval", "--judge", "baseline:last", "--data", data, "--out",
+                           tmp_path / "w", "--zero-label")
+    assert code == 2 and "--zero-label needs --judge" in err and not (tmp_path / "w").exists()
+
+
 def test_policy_starts_from_the_bases_snapshot_and_solves_its_difficulty(smoke_run):
     cfg, out, cache = smoke_run
     art = json.loads((out / "artifacts.json").read_text())

@@ -56,6 +56,9 @@ def eval_command(
     judge: Optional[str] = typer.Option(None, "--judge", help="A judge checkpoint folder (a base "
                                         "checkpoint gives the zero-label judge), or "
                                         "baseline:never|last|first|random."),
+    zero_label: bool = typer.Option(False, "--zero-label", help="Score a checkpoint's own "
+                                    "checks with the zero-label rule (any \"!\" mark = bad), "
+                                    "not its verdict: e.g. a fine-tuned generative judge."),
     k: int = typer.Option(1, "--k", min=1, help="Generative judges: rationales sampled per step "
                           "(1 = greedy); the step score averages them."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Rationale sampling "
@@ -75,6 +78,8 @@ def eval_command(
 
     if (scores is None) == (judge is None):
         raise InputError("give exactly one of --scores and --judge")
+    if zero_label and (judge is None or judge.startswith("baseline:")):
+        raise InputError("--zero-label needs --judge with a checkpoint folder")
     if threshold is not None and tune_on is not None:
         raise InputError("give --threshold or --tune-on, not both")
     config: dict[str, Any] = {
@@ -92,9 +97,12 @@ def eval_command(
         config.update(judge=f"scores:{scores}", scores_path=str(scores))
         step_scores: Any = read_step_scores(scores)
     else:
-        j = resolve_judge(judge, seed=seed, k=k, temperature=temperature, progress=True)  # type: ignore[arg-type]
-        config.update(judge=j.name, judge_spec=judge, k=k, temperature=temperature)
-        if threshold is None and tune_on is None and Path(judge).is_dir():  # type: ignore[arg-type]
+        extra = {"zero_label": True} if zero_label else {"k": k, "temperature": temperature}
+        j = resolve_judge(judge, seed=seed, progress=True, **extra)  # type: ignore[arg-type]
+        config.update(judge=j.name, judge_spec=judge, k=k, temperature=temperature,
+                      zero_label=zero_label)
+        # A judge's saved threshold is for its own scores, not for the zero-label rule's 0/1.
+        if threshold is None and tune_on is None and not zero_label and Path(judge).is_dir():  # type: ignore[arg-type]
             from prmlab.models.checkpoint import read_info
 
             saved = read_info(judge).get("threshold")  # type: ignore[arg-type]
