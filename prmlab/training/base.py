@@ -23,8 +23,7 @@ from transformers import LlamaForCausalLM
 from prmlab.data.arith.corpus import HARD_TYPES, Doc, check_hard_types, iter_corpus, worked_line
 from prmlab.data.arith.solutions import inject
 from prmlab.data.arith.problems import Difficulty
-from prmlab.data.arith.teacher import check as teacher_check
-from prmlab.data.arith.teacher import verdict_from_text
+from prmlab.data.arith.teacher import check as teacher_check, verdict_from_text
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.arith.problems import parse_problem
 from prmlab.errors import InputError
@@ -84,11 +83,9 @@ class BaseConfig(BaseModel):
     def key(self) -> str:
         """Content address: the same config (and corpus/model format) names the same base."""
         # The snapshot step does not change the base's weights, so it is not part of its address.
-        # `verdicts` off is the corpus format 3 always meant, so it keeps the bases built before
-        # the option existed.
-        # Likewise `drills` = 0.
-        skip = ({"snapshot_step"} | (set() if self.verdicts else {"verdicts"})
-                | (set() if self.drills else {"drills"}))
+        # Corpus options added later are left out while off (`verdicts` false, `drills` 0): that
+        # is the corpus format 3 always meant, so the bases built before them keep their address.
+        skip = {"snapshot_step"} | {k for k in ("verdicts", "drills") if not getattr(self, k)}
         blob = json.dumps({"config": self.model_dump(exclude=skip), "format": FORMAT_VERSION},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

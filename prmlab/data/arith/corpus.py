@@ -26,7 +26,7 @@ from typing import Iterator, Sequence
 from prmlab.data.arith.problems import Difficulty, apply_op, parse_problem
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.arith.solutions import ERROR_TYPES, copy_slip, inject, slip
-from prmlab.data.arith.teacher import check, marks
+from prmlab.data.arith.teacher import check, mark_line
 
 
 # Error types whose checks a shortcut gets wrong (see `iter_corpus`).
@@ -46,6 +46,12 @@ class Doc:
 def worked_line(rng: random.Random, d: Difficulty) -> str:
     """One operation of the kind the domain's steps perform: results in [0, max_value],
     multiplication and division by one digit, constants of up to `digits` digits."""
+    a, op, b, c = worked_op(rng, d)
+    return f"{a} {op} {b} = {c}"
+
+
+def worked_op(rng: random.Random, d: Difficulty) -> tuple[int, str, int, int]:
+    """`worked_line`'s operation as (a, op, b, c)."""
     op = rng.choice(d.ops)
     for _ in range(100):
         a = rng.randint(0, d.max_value)
@@ -54,8 +60,8 @@ def worked_line(rng: random.Random, d: Difficulty) -> str:
             b = rng.randint(0, d.max_value)  # quantity + quantity
         c = apply_op(op, a, b)
         if c is not None and 0 <= c <= d.max_value:
-            return f"{a} {op} {b} = {c}"
-    return "1 + 1 = 2"
+            return a, op, b, c
+    return 1, "+", 1, 2
 
 
 def comparison_drill(rng: random.Random, d: Difficulty, p_differ: float = 0.3) -> str:
@@ -65,21 +71,17 @@ def comparison_drill(rng: random.Random, d: Difficulty, p_differ: float = 0.3) -
     >>> comparison_drill(random.Random(4), Difficulty())  # a mis-copied left operand
     '310 + 6 = 316 ; claimed 3100 + 6 = 316 ; =!!!|=|=|==='
     """
-    line = worked_line(rng, d)
-    left, rest = line.split(" = ")
-    a, op, b = left.split(" ")
-    x, y, r = int(a), int(b), int(rest)
-    ca, cop, cb, cr = x, op, y, r
-    if rng.random() < p_differ:
-        ca = copy_slip(rng, x) if rng.random() < 0.5 else slip(rng, x)
-    if rng.random() < p_differ:
-        cop = rng.choice([o for o in "+-*" if o != op])
-    if rng.random() < p_differ:
-        cb = copy_slip(rng, y) if rng.random() < 0.5 else slip(rng, y)
-    if rng.random() < p_differ:
-        cr = copy_slip(rng, r) if rng.random() < 0.5 else slip(rng, r)
-    m = "|".join([marks(x, ca), "=" if cop == op else "!", marks(y, cb), marks(r, cr)])
-    return f"{line} ; claimed {ca} {cop} {cb} = {cr} ; {m}"
+    def miswrite(v: int) -> int:  # mis-copied or miscomputed, as the steps' errors are
+        if rng.random() >= p_differ:
+            return v
+        return copy_slip(rng, v) if rng.random() < 0.5 else slip(rng, v)
+
+    x, op, y, r = worked_op(rng, d)
+    ca = miswrite(x)
+    cop = rng.choice([o for o in "+-*" if o != op]) if rng.random() < p_differ else op
+    cb, cr = miswrite(y), miswrite(r)
+    m = mark_line((x, op, y, r), (ca, cop, cb, cr))
+    return f"{x} {op} {y} = {r} ; claimed {ca} {cop} {cb} = {cr} ; {m}"
 
 
 def check_hard_types(hard_types: Sequence[str], hard_checks: int = 0) -> None:

@@ -61,6 +61,16 @@ def marks(want: int, got: int) -> str:
     return "".join("=" if i < len(a) and i < len(b) and a[i] == b[i] else "!" for i in range(n))
 
 
+def mark_line(want: tuple[int, str, int, int], got: tuple[int, str, int, int]) -> str:
+    """The marks comparing a recomputed `a op b = c` with a claimed one, field by field.
+
+    >>> mark_line((30, "*", 3, 90), (30, "*", 3, 91))
+    '==|=|=|!='
+    """
+    (x, op, y, r), (a, got_op, b, c) = want, got
+    return "|".join([marks(x, a), "=" if got_op == op else "!", marks(y, b), marks(r, c)])
+
+
 def _lookup(p: Problem, name: str, steps: list[str], assigned: list, upto: int) -> int | None:
     """The value of `name` a verifier can see before step `upto`: given, or claimed earlier."""
     q = p.by_name()[name]
@@ -117,7 +127,7 @@ def check(p: Problem, steps: list[str], i: int, *, rng: random.Random | None = N
         r = _slip(rng, r)
     parts.append(f"{x} {q.op} {y} = {r}")
     parts.append(f"claimed {s.a} {s.op} {s.b} = {s.c}")
-    m = "|".join([marks(x, s.a), "=" if s.op == q.op else "!", marks(y, s.b), marks(r, s.c)])
+    m = mark_line((x, q.op, y, r), (s.a, s.op, s.b, s.c))
     if err and "!" not in m and rng.random() < 0.5:
         m = _flip(rng, m)
     parts.append(m)
