@@ -46,11 +46,12 @@ ORM_LABELS = [X] * 35 + [0]  # answer 31 is wrong: outcome 0, on the last step e
 
 # The teacher's checks (numbers reversed for the model); the check names the quantity the
 # step computes (bob), which the step itself does not:
-# "bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 23 + 7 = 30 ; ==|=|=|=="
+# "bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 3=2=|+=|7=|0=3=" (the marked claim is
+# already least significant digit first: each digit is followed by its mark)
 CHECK1_IDS = [10, 57, 9, 77, 74, 84, 9, 81, 70, 69, 84, 70, 69, 77, 74, 81, 67, 70, 84,
-              58, 70, 69, 77, 74, 81, 67, 70, 84, 81, 81, 83, 81, 83, 81, 83, 81, 81]
-# "answer is bob ; bob = 30 ; claimed 31 ; !="
-CHECK2_IDS = [56, 57, 10, 84, 10, 81, 67, 70, 84, 58, 68, 70, 84, 82, 81]
+              58, 70, 81, 69, 81, 83, 77, 81, 83, 74, 81, 83, 67, 81, 70, 81]
+# "answer is bob ; bob = 30 ; claimed 1!3=" (31 against 30: the units digit differs)
+CHECK2_IDS = [56, 57, 10, 84, 10, 81, 67, 70, 84, 58, 68, 82, 70, 81]
 
 
 def arith_record(**kw) -> Record:
@@ -249,11 +250,11 @@ def test_too_long_verdict_example_raises_and_names_record():
     codec = arith_codec()
     chains = teacher_chains([arith_record()], error_rate=0.0, seed=0)
     verdict_examples(codec, chains, rationale=False, max_length=39)  # 36 + <check> <bad> <eos>
-    verdict_examples(codec, chains, rationale=True, max_length=71)
+    verdict_examples(codec, chains, rationale=True, max_length=69)
     with pytest.raises(InputError, match="hand-1"):
         verdict_examples(codec, chains, rationale=False, max_length=38)
     with pytest.raises(InputError, match="hand-1"):
-        verdict_examples(codec, chains, rationale=True, max_length=70)  # step 1: 32 + 37 + 2 = 71
+        verdict_examples(codec, chains, rationale=True, max_length=68)  # step 1: 32 + 35 + 2 = 69
 
 
 def test_memoised_encode_matches_the_tokenizer_and_hands_out_fresh_lists():

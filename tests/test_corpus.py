@@ -47,11 +47,11 @@ def test_hard_checks_follow_the_error_types_asked_for():
                 if d.kind == "check"]
 
     # A wrong operation: every such check says "bad"; where it gets as far as comparing, the
-    # operator mark (second of a|op|b|c) is the "!".
+    # operator's mark (the second of the marked claim's fields a|op|b|c) is the "!".
     ops = hard(["wrong_operation"])
     assert len(ops) == 60 and not any(d.ok for d in ops)
     marks = [m.split("|") for d in ops if "|" in (m := d.check.rsplit(" ; ", 1)[1])]
-    assert len(marks) > 40 and all(m[1] == "!" for m in marks)
+    assert len(marks) > 40 and all(m[1] in ("+!", "-!", "*!") for m in marks)
     # A skipped step: some check meets a quantity (or the answer's target) never computed.
     assert any("= none" in d.check for d in hard(["skipped_step"]))
     assert sum("= none" in d.check for d in hard(["skipped_step"])) > sum("= none" in d.check for d in ops)
@@ -70,12 +70,14 @@ def test_slip_probes_are_checks_the_teacher_flags():
     sets = probe_sets(Difficulty(), seed=0, n=40)
     assert len(sets["slips"]) == 40
     assert all(verdict_from_text(want) is False for _, _, want in sets["slips"])
-    # Adding the slips left the earlier probe sets as they were: this digest was taken from the
-    # code before the slips existed, so bases probed before and after stay comparable.
+    # The probes' problems, prefixes and worked lines are what they were before the slips and
+    # before the marked claim (the same digest from the code before it), so bases
+    # probed before and after are probed on the same steps.
     import hashlib
     import json
-    blob = json.dumps([sets["checks"], sets["hard"], sets["worked"]]).encode()
-    assert hashlib.sha256(blob).hexdigest()[:16] == "054ad6fbf3a7c873"
+    blob = json.dumps([[c[:2] for c in sets["checks"]], [c[:2] for c in sets["hard"]],
+                       sets["worked"]]).encode()
+    assert hashlib.sha256(blob).hexdigest()[:16] == "46cf4d8aa122e62a"
     assert sum(verdict_from_text(want) is False for _, _, want in sets["checks"]) < 40
 
 
@@ -89,13 +91,18 @@ def test_comparison_drills_mark_each_field_independently_and_leave_the_rest_of_t
     assert [d for d in with_drills if d.kind != "drill"] == list(iter_corpus(200, 0, hard_checks=2))
     result_only = n_bad = 0
     for text in drills:
-        worked, claim, m = text.split(" ; ")
+        worked, claim = text.split(" ; ")
         assert claim.startswith("claimed ")
-        same = worked == claim[len("claimed "):]
+        left, op, right, res = claim[len("claimed "):].split("|")
+        # Each claimed digit is followed by its mark; the claimed number, read back from its
+        # digits, is the worked one exactly when every mark is "=".
+        same = "!" not in claim
         assert verdict_from_text(text) is same  # the zero-label rule reads "bad" iff they differ
         n_bad += not same
-        left, op, right, res = m.split("|")
-        assert (op == "=") is (worked.split()[1] == claim.split()[2])
+        assert (op[1] == "=") is (worked.split()[1] == op[0])
+        if same:
+            digits = [f.replace("=", "")[::-1] for f in (left, right, res)]
+            assert worked == f"{digits[0]} {op[0]} {digits[1]} = {digits[2]}"
         result_only += "!" in res and "!" not in left + op + right
     # The case the checks almost never show: operands copied right, the result different
     # (0.3 x 0.7^3 ~ 0.10 of drills).
@@ -104,7 +111,26 @@ def test_comparison_drills_mark_each_field_independently_and_leave_the_rest_of_t
     codec = arith_codec()
     d = next(d for d in with_drills if d.kind == "drill")
     assert doc_ids(codec, d) == codec.bos + codec.check + codec.encode(d.lines[0]) + [codec.eos_id]
-    # drills = 0 is the corpus bases were built from before the option: the same content address
-    # as the base built then (dev/LOG.md), so it stays cached.
-    assert BaseConfig(drills=0).key() == "053c24e747547fee"
+    # drills = 0 is the default corpus: the same content address as the default base.
+    assert BaseConfig(drills=0).key() == BaseConfig().key() == "b1454c2ec497dbf9"
     assert BaseConfig(drills=2).key() != BaseConfig(drills=0).key()
+
+
+def test_checks_and_drills_survive_the_model_codec_and_keep_their_verdict():
+    """A check the model writes is read back by decoding: every check and drill of a corpus
+    (signs, numbers of different lengths, every field) decodes to its own text, and the
+    zero-label rule reads the teacher's verdict from it."""
+    codec = arith_codec()
+    n = 0
+    for d in iter_corpus(150, 3, hard_checks=2, drills=2):
+        if d.kind not in ("check", "drill"):
+            continue
+        text = d.check if d.kind == "check" else d.lines[0]
+        assert codec.decode(codec.encode(text)) == text
+        if d.kind == "check":
+            assert verdict_from_text(codec.decode(codec.encode(text))) is d.ok
+        n += 1
+    assert n == 150 * (2 + 2 + 2)  # checks, hard checks and drills per problem
+    # A marked claim with a sign, then text after it: the marking stops at the ";".
+    text = "answer is bob ; bob = 3 ; claimed 3=-! ; 12 + 3 = 15"
+    assert codec.decode(codec.encode(text)) == text

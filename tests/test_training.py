@@ -392,5 +392,5 @@ def test_lr_schedule_cosine_and_warmup_stable_decay_by_hand():
     assert "decay_steps" not in FitConfig().model_dump()
     assert FitConfig(decay_steps=20).model_dump()["decay_steps"] == 20
     base = BaseConfig()
-    assert base.key() == "053c24e747547fee"
+    assert base.key() == "b1454c2ec497dbf9"
     assert base.model_copy(update={"fit": base.fit.model_copy(update={"decay_steps": 400})}).key() != base.key()

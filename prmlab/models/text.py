@@ -106,13 +106,15 @@ class Codec:
         else:
             out: list[str] = []
             prev = None
+            marking = False  # inside a check's marked claim ("claimed 0=3=|*=|3=|1!9="), up to ";"
             for i in ids:
                 t = self._id_to_tok.get(int(i), "")
                 if t.startswith("<"):
                     continue
-                # digits of one number, and the marks of a check ("==|!="), are written together
-                glue = prev is not None and ((t.isdigit() and prev.isdigit())
-                                             or (t in "=!|" and prev in ("=", "!", "|")))
+                marking = marking and t != ";"
+                # digits of one number are written together, and so is a marked claim
+                glue = prev is not None and ((t.isdigit() and prev.isdigit()) or (marking and prev != "claimed"))
+                marking = marking or t == "claimed"
                 if glue:
                     out[-1] += t
                 else:

@@ -37,7 +37,7 @@ from prmlab.training.loop import FitConfig, fit
 
 # Bump when the corpus, the text format or the model presets change what a config produces,
 # so that a cached base built by older code is never reused.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 class DifficultyConfig(BaseModel):
@@ -84,7 +84,7 @@ class BaseConfig(BaseModel):
         """Content address: the same config (and corpus/model format) names the same base."""
         # The snapshot step does not change the base's weights, so it is not part of its address.
         # Corpus options added later are left out while off (`verdicts` false, `drills` 0): that
-        # is the corpus format 3 always meant, so the bases built before them keep their address.
+        # is the corpus the format version always meant, so bases built before them keep their address.
         skip = {"snapshot_step"} | {k for k in ("verdicts", "drills") if not getattr(self, k)}
         blob = json.dumps({"config": self.model_dump(exclude=skip), "format": FORMAT_VERSION},
                           sort_keys=True)
@@ -143,14 +143,15 @@ def probe_sets(difficulty: Difficulty, seed: int, n: int = 300) -> dict[str, lis
 
 
 def _fields(check_text: str) -> dict[str, str]:
+    """A check's parts: the name, the recomputation, the copied claim and its marks apart."""
     parts = [x.strip() for x in check_text.split(";")]
     out = {"head": parts[0] if parts else ""}
     for x in parts[1:]:
         if x.startswith("claimed"):
-            out["copy"] = x
+            out["copy"] = "".join(ch for ch in x if ch not in "=!")
+            out["marks"] = "".join(ch for ch in x[len("claimed"):] if ch in "=!|")
         elif "=" in x and any(op in x.split("=")[0] for op in "+-*/"):
             out["recompute"] = x
-    out["marks"] = parts[-1] if parts else ""
     return out
 
 

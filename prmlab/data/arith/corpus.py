@@ -10,7 +10,7 @@ Four kinds of document, none with a step label:
 - `worked`: lines of worked arithmetic over the domain's range (`worked=False` drops them, to
   test whether the judging skill needs them);
 - `drill`: comparison drills (`drills` per problem): a worked line, a claim whose four fields
-  each differ from it or not independently, and the marks — the tail of a check with nothing to
+  each differ from it or not independently, marked against it — the tail of a check with nothing to
   look up. In checks a result differs almost only when an operand does, so a base can learn to
   copy the operands' marks onto the result and never flag an arithmetic slip; which bases do is a
   lottery of the seed. In a drill only comparing the digits works. Off by default: 3 per problem
@@ -26,7 +26,7 @@ from typing import Iterator, Sequence
 from prmlab.data.arith.problems import Difficulty, apply_op, parse_problem
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.arith.solutions import ERROR_TYPES, copy_slip, inject, slip
-from prmlab.data.arith.teacher import check, mark_line
+from prmlab.data.arith.teacher import check, claim_line
 
 
 # Error types whose checks a shortcut gets wrong (see `iter_corpus`).
@@ -66,10 +66,10 @@ def worked_op(rng: random.Random, d: Difficulty) -> tuple[int, str, int, int]:
 
 def comparison_drill(rng: random.Random, d: Difficulty, p_differ: float = 0.3) -> str:
     """A worked line, a claim whose fields each differ from it with probability `p_differ`
-    (independently), and the check's marks comparing the two.
+    (independently), written as a check writes it: marked against the worked line.
 
     >>> comparison_drill(random.Random(4), Difficulty())  # a mis-copied left operand
-    '310 + 6 = 316 ; claimed 3100 + 6 = 316 ; =!!!|=|=|==='
+    '310 + 6 = 316 ; claimed 0=0!1!3!|+=|6=|6=1=3='
     """
     def miswrite(v: int) -> int:  # mis-copied or miscomputed, as the steps' errors are
         if rng.random() >= p_differ:
@@ -80,8 +80,7 @@ def comparison_drill(rng: random.Random, d: Difficulty, p_differ: float = 0.3) -
     ca = miswrite(x)
     cop = rng.choice([o for o in "+-*" if o != op]) if rng.random() < p_differ else op
     cb, cr = miswrite(y), miswrite(r)
-    m = mark_line((x, op, y, r), (ca, cop, cb, cr))
-    return f"{x} {op} {y} = {r} ; claimed {ca} {cop} {cb} = {cr} ; {m}"
+    return f"{x} {op} {y} = {r} ; " + claim_line((x, op, y, r), (ca, cop, cb, cr))
 
 
 def check_hard_types(hard_types: Sequence[str], hard_checks: int = 0) -> None:

@@ -1,17 +1,21 @@
 """The teacher: a worked verification of one step, then a verdict.
 
-A check recomputes the step from the problem's definition, copies the step's claim, and compares
-the two field by field, digit by digit, before giving its verdict:
+A check recomputes the step from the problem's definition, then copies the step's claim with a
+mark after every digit that compares it with the recomputed number, before giving its verdict:
 
-    cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 30 * 3 = 90 ; ==|=|=|==
+    cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 0=3=|*=|3=|1!9=
 
 The check first names the quantity the step computes (steps do not name it: the verifier has to
 work it out, as it has to for a real solution), looks up its operands' values, recomputes.
 
-Marks are `=` (same) or `!` (different), one per digit position, least significant digit
-first (the order in which the model writes numbers), one group per field (left operand,
-operation, right operand, result), groups separated by `|`. The comparison field is what lets a small model turn two
-numbers it has written into a verdict (FINDINGS.md: without it the judge says "ok" to all).
+The claim is written field by field (left operand, operation, right operand, result; `|` between
+fields), each number least significant digit first (the order in which the model reads and
+writes numbers), each digit followed by `=` (the recomputed number has the same digit there) or
+`!` (it does not). A mark thus compares the digit just written with one digit looked up in the
+recomputation; an earlier format put all marks after a full copy of the claim (`==|=|=|!=`),
+which asked for two look-ups per mark, and whether a base learnt that was a draw of its seed
+(dev/LOG.md, 2026-11-27). The marks are what let a small model turn two numbers into a verdict
+(FINDINGS.md: without them the judge says "ok" to all).
 The verdict is "ok" exactly when the check found nothing wrong. The teacher can be told to err
 (`error_rate`): it then miscomputes or mis-marks, and its verdict follows its own wrong marks,
 which is what makes filtering chains against gold labels a real operation.
@@ -21,9 +25,9 @@ which is what makes filtering chains against gold labels a real operation.
 ...                   "cal has 3 times as many coins as bob. how many coins does cal have?")
 >>> steps = ["23 + 7 = 30", "30 * 3 = 91", "answer = 91"]
 >>> check(p, steps, 0)
-Check(text='bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 23 + 7 = 30 ; ==|=|=|==', ok=True)
+Check(text='bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 3=2=|+=|7=|0=3=', ok=True)
 >>> check(p, steps, 1)
-Check(text='cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 30 * 3 = 91 ; ==|=|=|!=', ok=False)
+Check(text='cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 0=3=|*=|3=|1!9=', ok=False)
 >>> check(p, ["30 * 3 = 90"], 0).text
 'cal is bob * 3 ; bob = none'
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 
 from prmlab.data.arith.oracle import assign_steps, equivalents, parse_step
 from prmlab.data.arith.problems import Problem, apply_op
@@ -50,25 +55,31 @@ def lsd_key(v: int) -> str:
     return str(abs(v))[::-1] + ("-" if v < 0 else "")
 
 
-def marks(want: int, got: int) -> str:
-    """Per-position comparison, least significant digit first.
+def marked(want: int, got: int) -> str:
+    """The claimed number, least significant digit first, each digit followed by its mark:
+    `=` when the recomputed number has the same digit there, `!` when not; a position only the
+    recomputed number has gets a `!` alone.
 
-    >>> marks(90, 91), marks(30, 30), marks(5, 15), marks(-3, 3)
-    ('!=', '==', '=!', '=!')
+    >>> marked(90, 91), marked(30, 30), marked(5, 15), marked(15, 5), marked(-3, 3)
+    ('1!9=', '0=3=', '5=1!', '5=!', '3=!')
     """
     a, b = lsd_key(want), lsd_key(got)
-    n = max(len(a), len(b))
-    return "".join("=" if i < len(a) and i < len(b) and a[i] == b[i] else "!" for i in range(n))
+    out = []
+    for i in range(max(len(a), len(b))):
+        same = i < len(a) and i < len(b) and a[i] == b[i]
+        out.append((b[i] if i < len(b) else "") + ("=" if same else "!"))
+    return "".join(out)
 
 
-def mark_line(want: tuple[int, str, int, int], got: tuple[int, str, int, int]) -> str:
-    """The marks comparing a recomputed `a op b = c` with a claimed one, field by field.
+def claim_line(want: tuple[int, str, int, int], got: tuple[int, str, int, int]) -> str:
+    """The claimed `a op b = c`, marked field by field against the recomputed one.
 
-    >>> mark_line((30, "*", 3, 90), (30, "*", 3, 91))
-    '==|=|=|!='
+    >>> claim_line((30, "*", 3, 90), (30, "*", 3, 91))
+    'claimed 0=3=|*=|3=|1!9='
     """
     (x, op, y, r), (a, got_op, b, c) = want, got
-    return "|".join([marks(x, a), "=" if got_op == op else "!", marks(y, b), marks(r, c)])
+    fields = [marked(x, a), got_op + ("=" if got_op == op else "!"), marked(y, b), marked(r, c)]
+    return "claimed " + "|".join(fields)
 
 
 def _lookup(p: Problem, name: str, steps: list[str], assigned: list, upto: int) -> int | None:
@@ -99,10 +110,9 @@ def check(p: Problem, steps: list[str], i: int, *, rng: random.Random | None = N
         if v is None:
             return Check(f"{head} ; {p.target} = none", False)
         want = _slip(rng, v) if err else v
-        m = marks(want, s.c)
-        m = _flip(rng, m) if err and m == marks(v, s.c) else m
-        text = f"{head} ; {p.target} = {v} ; claimed {s.c} ; {m}"
-        return Check(text, "!" not in m)
+        m = "claimed " + marked(want, s.c)
+        m = _flip(rng, m) if err and marked(want, s.c) == marked(v, s.c) else m
+        return Check(f"{head} ; {p.target} = {v} ; {m}", "!" not in m)
     q = assigned[i]
     if q is None:
         return Check("nothing is left to compute", False)
@@ -126,8 +136,7 @@ def check(p: Problem, steps: list[str], i: int, *, rng: random.Random | None = N
     if err:
         r = _slip(rng, r)
     parts.append(f"{x} {q.op} {y} = {r}")
-    parts.append(f"claimed {s.a} {s.op} {s.b} = {s.c}")
-    m = mark_line((x, q.op, y, r), (s.a, s.op, s.b, s.c))
+    m = claim_line((x, q.op, y, r), (s.a, s.op, s.b, s.c))
     if err and "!" not in m and rng.random() < 0.5:
         m = _flip(rng, m)
     parts.append(m)
@@ -144,25 +153,27 @@ def _flip(rng: random.Random, m: str) -> str:
     return m[:k] + ("!" if m[k] == "=" else "=") + m[k + 1:]
 
 
+_CLAIM = re.compile(r"claimed ([\d+\-*/]?[=!])+(\|([\d+\-*/]?[=!])+)*")
+
+
 def verdict_from_text(text: str) -> bool | None:
     """The verdict a check implies by its own marks: the zero-label rule.
 
     None when the text is not a well-formed check (the caller's parse-failure policy applies).
 
-    >>> verdict_from_text("bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 23 + 7 = 30 ; ==|=|=|==")
+    >>> verdict_from_text("bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 3=2=|+=|7=|0=3=")
     True
+    >>> verdict_from_text("answer is cal ; cal = 90 ; claimed 1!9=")
+    False
     >>> verdict_from_text("cal is bob * 3 ; bob = none")
     False
-    >>> verdict_from_text("cal is bob") is None
-    True
+    >>> verdict_from_text("cal is bob") is None, verdict_from_text("x ; y ; claimed 3=2") is None
+    (True, True)
     """
     text = text.strip()
     if text in ("unreadable", "after answer", "nothing is left to compute") or text.endswith("= none"):
         return False
     fields = [f.strip() for f in text.split(";")]
-    if len(fields) < 3 or not fields[-2].startswith("claimed"):
+    if len(fields) < 2 or not _CLAIM.fullmatch(fields[-1]):
         return None
-    m = fields[-1].replace("|", "")
-    if not m or set(m) - set("=!"):
-        return None
-    return "!" not in m
+    return "!" not in fields[-1]
