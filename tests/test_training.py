@@ -18,7 +18,7 @@ from prmlab.errors import InputError
 from prmlab.models.checkpoint import load_model, save_checkpoint
 from prmlab.models.presets import llama_config
 from prmlab.supervision.budget import step_labels_through_first_error
-from prmlab.training.base import arith_codec
+from prmlab.training.base import FORMAT_VERSION, arith_codec
 from prmlab.training.judges import JudgeConfig, head_examples, train_judge
 from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss
 
@@ -169,7 +169,7 @@ def test_same_seed_same_weights_other_seed_differs(codec, head):
 @pytest.fixture(scope="module")
 def base_ckpt(tmp_path_factory, codec):
     out = tmp_path_factory.mktemp("base") / "base"
-    save_checkpoint(out, tiny_causal(codec), codec, {"kind": "base"})
+    save_checkpoint(out, tiny_causal(codec), codec, {"kind": "base", "format": FORMAT_VERSION})
     return out
 
 
@@ -239,6 +239,22 @@ def test_a_dev_split_of_one_class_trains_at_half_and_reports_no_tuned_threshold(
                     log=lambda s: None)
 
 
+def test_a_base_of_another_check_format_is_refused_for_chains(codec, tmp_path):
+    """Teacher chains and replayed checks are written in the current check format: a base that
+    learnt another one would be fine-tuned on a format, not on checking. Judges that read no
+    check text train as before."""
+    old = tmp_path / "old-base"
+    save_checkpoint(old, tiny_causal(codec), codec, {"kind": "base"})  # saved before formats were
+    for fmt, kw in (("generative", {}), ("direct", {"replay": 0.5})):
+        with pytest.raises(InputError, match="check format 3 and prmlab now writes format 4"):
+            train_judge(judge_cfg(fmt, **kw), old, POOL, DEV, tmp_path / fmt, log=lambda s: None)
+    for fmt in ("direct", "discriminative"):
+        train_judge(judge_cfg(fmt), old, POOL, DEV, tmp_path / f"{fmt}-ok", log=lambda s: None)
+    hf = tmp_path / "hf"  # not a prmlab base: its own text format, nothing to compare
+    save_checkpoint(hf, tiny_causal(codec), codec, {})
+    train_judge(judge_cfg("generative"), hf, POOL, DEV, tmp_path / "h", log=lambda s: None)
+
+
 def test_teacher_errors_are_filtered(base_ckpt, tmp_path):
     cfg = judge_cfg("generative", teacher_error_rate=1.0)
     cfg.fit.max_steps = 2
@@ -279,7 +295,8 @@ def test_replay_mixes_the_bases_own_check_documents(codec, tmp_path):
 
     arith = tmp_path / "arith-base"
     save_checkpoint(arith, tiny_causal(codec), codec,
-                    {"kind": "base", "config": BaseConfig(n_problems=10).model_dump()})
+                    {"kind": "base", "config": BaseConfig(n_problems=10).model_dump(),
+                     "format": FORMAT_VERSION})
     ex = replay_examples(arith, codec, 5, seed=0)
     assert len(ex) == 5
     for e in ex:

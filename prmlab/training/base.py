@@ -91,6 +91,17 @@ class BaseConfig(BaseModel):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def check_format(info: dict[str, Any], where: str) -> None:
+    """An arith base must have learnt the check format this code writes: a judge fine-tuned on
+    teacher chains of another format would learn the format, not the checking."""
+    if info.get("kind") not in ("base", "base-snapshot"):
+        return  # not a prmlab arith base (a Hugging Face checkpoint, say): nothing to compare
+    got = info.get("format", 3)  # bases saved before the format was recorded wrote format 3
+    if got != FORMAT_VERSION:
+        raise InputError(f"this base was pretrained on check format {got} and prmlab now writes "
+                         f"format {FORMAT_VERSION} (dev/LOG.md); pretrain it again", path=where)
+
+
 def arith_codec() -> Codec:
     return Codec(build_arith_tokenizer(), TextFormat())
 
@@ -252,7 +263,9 @@ def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], Non
         if step == cfg.snapshot_step:
             report["snapshot"] = weak_report
         save_checkpoint(snapshot_path(out_dir, cfg, step), weak, codec,
-                        {"kind": "base-snapshot", "config": cfg.model_dump(), "report": weak_report})
+                        {"kind": "base-snapshot", "config": cfg.model_dump(), "format": FORMAT_VERSION,
+                         "report": weak_report})
     save_checkpoint(out_dir, model, codec, {"kind": "base", "config": cfg.model_dump(),
-                                            "report": report, "fit": result.to_dict()})
+                                            "format": FORMAT_VERSION, "report": report,
+                                            "fit": result.to_dict()})
     return report

@@ -33,7 +33,7 @@ from prmlab.models.checkpoint import load_codec, load_model, read_info, save_che
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import draw_budget, step_labels_through_first_error
 from prmlab.supervision.chains import filter_chains, teacher_chains
-from prmlab.training.base import BaseConfig, doc_ids
+from prmlab.training.base import BaseConfig, check_format, doc_ids
 from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss, weighted_lm_loss
 
 FORMATS = ("discriminative", "generative", "direct", "orm")
@@ -204,6 +204,8 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
         info["step_labels"] = sum(len(r.steps) for r in chosen) if cfg.format == "discriminative" else len(chosen)
         head, loss_fn = "token", token_cls_loss
     else:
+        if cfg.format == "generative" or cfg.replay > 0:  # trained on checks as this code writes them
+            check_format(read_info(init), str(init))
         chains = teacher_chains(chosen, error_rate=cfg.teacher_error_rate if cfg.format == "generative" else 0.0,
                                 seed=cfg.seed)
         if cfg.format == "generative" and cfg.filter_chains:
