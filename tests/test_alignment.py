@@ -46,9 +46,10 @@ ORM_LABELS = [X] * 35 + [0]  # answer 31 is wrong: outcome 0, on the last step e
 
 # The teacher's checks (numbers reversed for the model); the check names the quantity the
 # step computes (bob), which the step itself does not:
-# "bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 3=2=|+=|7=|0=3=" (the marked claim is
-# already least significant digit first: each digit is followed by its mark)
-CHECK1_IDS = [10, 57, 9, 77, 74, 84, 9, 81, 70, 69, 84, 70, 69, 77, 74, 81, 67, 70, 84,
+# "bob is ann + 7 ; ann has 23 ; 23 + 7 = 30 ; claimed 3=2=|+=|7=|0=3=" (a given quantity is
+# looked up in the problem's words; the marked claim is already least significant digit first:
+# each digit is followed by its mark)
+CHECK1_IDS = [10, 57, 9, 77, 74, 84, 9, 41, 70, 69, 84, 70, 69, 77, 74, 81, 67, 70, 84,
               58, 70, 81, 69, 81, 83, 77, 81, 83, 74, 81, 83, 67, 81, 70, 81]
 # "answer is bob ; bob = 30 ; claimed 1!3=" (31 against 30: the units digit differs)
 CHECK2_IDS = [56, 57, 10, 84, 10, 81, 67, 70, 84, 58, 68, 82, 70, 81]

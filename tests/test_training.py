@@ -246,7 +246,7 @@ def test_a_base_of_another_check_format_is_refused_for_chains(codec, tmp_path):
     old = tmp_path / "old-base"
     save_checkpoint(old, tiny_causal(codec), codec, {"kind": "base"})  # saved before formats were
     for fmt, kw in (("generative", {}), ("direct", {"replay": 0.5})):
-        with pytest.raises(InputError, match="check format 3 and prmlab now writes format 4"):
+        with pytest.raises(InputError, match="check format 3 and prmlab now writes format 5"):
             train_judge(judge_cfg(fmt, **kw), old, POOL, DEV, tmp_path / fmt, log=lambda s: None)
     for fmt in ("direct", "discriminative"):
         train_judge(judge_cfg(fmt), old, POOL, DEV, tmp_path / f"{fmt}-ok", log=lambda s: None)
@@ -409,5 +409,5 @@ def test_lr_schedule_cosine_and_warmup_stable_decay_by_hand():
     assert "decay_steps" not in FitConfig().model_dump()
     assert FitConfig(decay_steps=20).model_dump()["decay_steps"] == 20
     base = BaseConfig()
-    assert base.key() == "b1454c2ec497dbf9"
+    assert base.key() == "c21be9b4856d9531"
     assert base.model_copy(update={"fit": base.fit.model_copy(update={"decay_steps": 400})}).key() != base.key()

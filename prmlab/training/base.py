@@ -37,7 +37,7 @@ from prmlab.training.loop import FitConfig, fit
 
 # Bump when the corpus, the text format or the model presets change what a config produces,
 # so that a cached base built by older code is never reused.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 
 
 class DifficultyConfig(BaseModel):

@@ -6,7 +6,9 @@ mark after every digit that compares it with the recomputed number, before givin
     cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 0=3=|*=|3=|1!9=
 
 The check first names the quantity the step computes (steps do not name it: the verifier has to
-work it out, as it has to for a real solution), looks up its operands' values, recomputes.
+work it out, as it has to for a real solution), looks up its operands' values (a given one in
+the problem's words, "ann has 23"; a computed one as "bob = 30", from the step that claimed
+it), recomputes.
 
 The claim is written field by field (left operand, operation, right operand, result; `|` between
 fields), each number least significant digit first (the order in which the model reads and
@@ -25,7 +27,7 @@ which is what makes filtering chains against gold labels a real operation.
 ...                   "cal has 3 times as many coins as bob. how many coins does cal have?")
 >>> steps = ["23 + 7 = 30", "30 * 3 = 91", "answer = 91"]
 >>> check(p, steps, 0)
-Check(text='bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 3=2=|+=|7=|0=3=', ok=True)
+Check(text='bob is ann + 7 ; ann has 23 ; 23 + 7 = 30 ; claimed 3=2=|+=|7=|0=3=', ok=True)
 >>> check(p, steps, 1)
 Check(text='cal is bob * 3 ; bob = 30 ; 30 * 3 = 90 ; claimed 0=3=|*=|3=|1!9=', ok=False)
 >>> check(p, ["30 * 3 = 90"], 0).text
@@ -127,7 +129,11 @@ def check(p: Problem, steps: list[str], i: int, *, rng: random.Random | None = N
         v = _lookup(p, arg, steps, assigned, i)
         if v is None:
             return Check(" ; ".join(parts + [f"{arg} = none"]), False)
-        parts.append(f"{arg} = {v}")
+        # A given quantity is looked up in the problem's own words ("una has 4"): the value is
+        # then the token after the pair "una has" there, where "una = 4" made the step's own
+        # operand the easier thing to copy (dev/LOG.md, 2026-11-27, fifth session).
+        given = p.by_name()[arg].op is None
+        parts.append(f"{arg} has {v}" if given else f"{arg} = {v}")
         vals.append(v)
     x, y = vals
     if q.op in "+*" and (s.a, s.b) == (y, x) and (s.a, s.b) != (x, y):
