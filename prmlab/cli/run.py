@@ -14,6 +14,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
 from rich.table import Table
 
 console = Console(stderr=True)
+if not console.is_terminal:  # a log file: rich's 80 columns would wrap every progress line
+    console = Console(stderr=True, width=140)
 
 
 class RichUI:
