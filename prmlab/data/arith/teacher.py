@@ -167,7 +167,7 @@ def verdict_from_text(text: str) -> bool | None:
 
     None when the text is not a well-formed check (the caller's parse-failure policy applies).
 
-    >>> verdict_from_text("bob is ann + 7 ; ann = 23 ; 23 + 7 = 30 ; claimed 3=2=|+=|7=|0=3=")
+    >>> verdict_from_text("bob is ann + 7 ; ann has 23 ; 23 + 7 = 30 ; claimed 3=2=|+=|7=|0=3=")
     True
     >>> verdict_from_text("answer is cal ; cal = 90 ; claimed 1!9=")
     False
