@@ -16,7 +16,7 @@ Four kinds of document, none with a step label:
   lottery of the seed. In a drill only comparing the digits works. Off by default: 3 per problem
   rescued one failing seed and not another (dev/LOG.md, 2026-11-27, fourth session), with the
   marks written after the whole claim; since each digit carries its own mark (check format 4),
-  every base measured learnt the comparison without drills.
+  five of the six bases measured learnt the comparison without drills.
 """
 
 from __future__ import annotations
