@@ -112,8 +112,8 @@ def check(p: Problem, steps: list[str], i: int, *, rng: random.Random | None = N
         if v is None:
             return Check(f"{head} ; {p.target} = none", False)
         want = _slip(rng, v) if err else v
-        m = "claimed " + marked(want, s.c)
-        m = _flip(rng, m) if err and marked(want, s.c) == marked(v, s.c) else m
+        m = marked(want, s.c)
+        m = "claimed " + (_flip(rng, m) if err and m == marked(v, s.c) else m)
         return Check(f"{head} ; {p.target} = {v} ; {m}", "!" not in m)
     q = assigned[i]
     if q is None:
