@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from prmlab.errors import InputError
-from prmlab.evaluation.bon import (BonProblem, bon_metrics, default_ks, load_bon_samples,
+from prmlab.metrics.bon import (BonProblem, bon_metrics, default_ks, load_bon_samples,
                                    maj_at_k, majority_answer, pass_at_k, rm_at_k)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

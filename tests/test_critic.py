@@ -17,7 +17,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from prmlab.data.record import Record, labels_from_first_error  # noqa: E402
 from prmlab.errors import InputError  # noqa: E402
-from prmlab.evaluation.processbench import processbench_metrics, processbench_point  # noqa: E402
+from prmlab.metrics.processbench import processbench_metrics, processbench_point  # noqa: E402
 from prmlab.evaluation.run import evaluate_scores  # noqa: E402
 from prmlab.judges import critic as C  # noqa: E402
 from prmlab.judges.protocol import StepScores  # noqa: E402
@@ -175,7 +175,7 @@ def test_index_scores_give_the_prediction_metrics():
 
 
 def test_index_to_scores_round_trips_every_index():
-    from prmlab.evaluation.processbench import predict_first_error
+    from prmlab.metrics.processbench import predict_first_error
 
     for n in (1, 2, 5):
         for p in range(-1, n):

@@ -56,7 +56,7 @@ def test_every_cell_is_a_recomputable_run_folder(smoke_run):
 def test_each_judge_is_read_at_half_and_at_its_dev_tuned_threshold(smoke_run, tmp_path, tuned):
     """Selection at one threshold, the other saved beside it; the F1 in cell.json is
     recomputable from samples.jsonl at the threshold used."""
-    from prmlab.evaluation.processbench import processbench_point, predict_first_error
+    from prmlab.metrics.processbench import processbench_point, predict_first_error
 
     cfg, out, cache = smoke_run
     if tuned:

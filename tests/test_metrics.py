@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from prmlab.data.record import Record, labels_from_first_error
-from prmlab.evaluation import (aggregate, auroc, cluster_bootstrap, ece, f1_by_k,
+from prmlab.metrics import (aggregate, auroc, cluster_bootstrap, ece, f1_by_k,
                                predict_first_error, processbench_metrics, step_metrics,
                                tune_threshold, with_ci)
-from prmlab.evaluation.bootstrap import weighted_mean
-from prmlab.evaluation.processbench import (candidate_thresholds, f1_at_thresholds,
+from prmlab.metrics.bootstrap import weighted_mean
+from prmlab.metrics.processbench import (candidate_thresholds, f1_at_thresholds,
                                            processbench_point, threshold_sweep)
 from prmlab.judges.baselines import BASELINES, BaselineJudge
 

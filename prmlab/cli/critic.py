@@ -65,8 +65,8 @@ def critic_command(
 ) -> None:
     from prmlab.atomic import write_json, write_jsonl
     from prmlab.data.formats import read_any
-    from prmlab.evaluation.bootstrap import metric
-    from prmlab.evaluation.processbench import processbench_point
+    from prmlab.metrics.bootstrap import metric
+    from prmlab.metrics.processbench import processbench_point
     from prmlab.evaluation.run import evaluate_scores
     from prmlab.judges.critic import (CriticJudge, critic_step_scores, load_causal_lm,
                                       prediction_histogram)

@@ -156,7 +156,7 @@ def bon_command(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
     from prmlab.atomic import write_json
-    from prmlab.evaluation.bon import bon_metrics, load_bon_samples, rm_by_aggregation
+    from prmlab.metrics.bon import bon_metrics, load_bon_samples, rm_by_aggregation
     from prmlab.evaluation.run import versions
     from prmlab.reports.plots import plot_bon
 

@@ -18,11 +18,11 @@ from prmlab.atomic import write_json, write_jsonl
 from prmlab.data.jsonl import iter_json_lines
 from prmlab.data.record import Record
 from prmlab.errors import InputError
-from prmlab.evaluation.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
+from prmlab.metrics.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
                                          problem_key)
-from prmlab.evaluation.processbench import (DEFAULT_THRESHOLD, predict_first_error,
+from prmlab.metrics.processbench import (DEFAULT_THRESHOLD, predict_first_error,
                                            processbench_metrics, threshold_sweep)
-from prmlab.evaluation.stepwise import step_metrics
+from prmlab.metrics.stepwise import step_metrics
 from prmlab.judges.baselines import all_baselines
 from prmlab.judges.protocol import Judge, StepScores
 

@@ -23,13 +23,13 @@ from prmlab.atomic import write_json, write_jsonl
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.jsonl import read_records
 from prmlab.data.record import Record
-from prmlab.evaluation.bon import BonProblem, bon_metrics, rm_by_aggregation
-from prmlab.evaluation.processbench import f1_by_k, processbench_metrics
+from prmlab.metrics.bon import BonProblem, bon_metrics, rm_by_aggregation
+from prmlab.metrics.processbench import f1_by_k, processbench_metrics
 from prmlab.errors import InputError
 from prmlab.evaluation.run import evaluate_scores
 from prmlab.experiments.config import RunConfig, config_key
 from prmlab.judges.baselines import BaselineJudge
-from prmlab.judges.decision import DEFAULT_THRESHOLD
+from prmlab.metrics.decision import DEFAULT_THRESHOLD
 from prmlab.judges.load import load_judge
 from prmlab.judges.protocol import StepScores
 from prmlab.models.checkpoint import load_codec, load_model, read_info

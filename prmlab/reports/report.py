@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from prmlab.atomic import write_text
-from prmlab.evaluation.aggregate import AGGREGATIONS
+from prmlab.metrics.aggregate import AGGREGATIONS
 from prmlab.reports import figures as F
 from prmlab.reports.load import (DIRECTIONS, EVAL_SETS, GOLD, METRICS, Cell, Group, Run, combine,
                                  format_order, judge_groups, load_run, mean_of, metric_of)

@@ -65,6 +65,7 @@ from prmlab.data.arith.oracle import parse_step
 from prmlab.data.arith.problems import parse_problem
 from prmlab.data.record import Record, labels_from_first_error
 from prmlab.errors import InputError
+from prmlab.metrics.labels import label_agreement
 
 METHODS = ("mc-hard", "mc-soft", "rpe", "omega", "tree")
 DEFAULT_THRESHOLD: dict[str, float | None] = {
@@ -377,68 +378,9 @@ def _ratio(a: int, b: int) -> float | None:
 
 
 def label_quality(derived: Sequence[Record], oracle: Sequence[Record]) -> dict[str, Any]:
-    """How well derived labels match oracle labels (records matched by id).
-
-    `step_agreement`: fraction of steps with the same label; `first_error_exact`: fraction of
-    solutions with the same first error; `wrong_precision/recall/f1`: of "step is wrong"
-    (label 0) as the positive class, over steps; `acc_err` / `acc_cor` / `pb_f1`: ProcessBench's
-    exact-index accuracy on erroneous solutions, -1 accuracy on correct ones, and their harmonic
-    mean; `error_precision/recall`: of "the solution has an error". Undefined ratios are None.
-    Oracle records with an unknown first error are skipped (counted as `skipped`).
-    """
-    by_id = {r.id: r for r in oracle}
-    missing = [r.id for r in derived if r.id not in by_id]
-    if missing:
-        raise ValueError(f"{len(missing)} derived records have no oracle record (e.g. {missing[0]!r})")
-    n = agree_steps = n_steps = fe_exact = 0
-    tp = fp = fn = 0
-    n_err = n_cor = hit_err = hit_cor = 0
-    sol_tp = sol_fp = sol_fn = 0
-    skipped = 0
-    for d in derived:
-        o = by_id[d.id]
-        if o.first_error is None or d.first_error is None:
-            skipped += 1
-            continue
-        if len(o.steps) != len(d.steps):
-            raise ValueError(f"record {d.id!r}: {len(d.steps)} steps derived, {len(o.steps)} in oracle")
-        n += 1
-        ol = labels_from_first_error(o.first_error, len(o.steps))
-        dl = labels_from_first_error(d.first_error, len(d.steps))
-        for a, b in zip(dl, ol):
-            n_steps += 1
-            agree_steps += a == b
-            tp += a == 0 and b == 0
-            fp += a == 0 and b == 1
-            fn += a == 1 and b == 0
-        fe_exact += d.first_error == o.first_error
-        if o.first_error == -1:
-            n_cor += 1
-            hit_cor += d.first_error == -1
-        else:
-            n_err += 1
-            hit_err += d.first_error == o.first_error
-        sol_tp += d.first_error != -1 and o.first_error != -1
-        sol_fp += d.first_error != -1 and o.first_error == -1
-        sol_fn += d.first_error == -1 and o.first_error != -1
-    prec, rec = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-    acc_err, acc_cor = _ratio(hit_err, n_err), _ratio(hit_cor, n_cor)
-    return {
-        "n": n, "n_steps": n_steps, "skipped": skipped,
-        "step_agreement": _ratio(agree_steps, n_steps),
-        "first_error_exact": _ratio(fe_exact, n),
-        "wrong_precision": prec, "wrong_recall": rec, "wrong_f1": _f1(prec, rec),
-        "acc_err": acc_err, "acc_cor": acc_cor, "pb_f1": _f1(acc_err, acc_cor),
-        "error_precision": _ratio(sol_tp, sol_tp + sol_fp),
-        "error_recall": _ratio(sol_tp, sol_tp + sol_fn),
-        **bill(derived),
-    }
-
-
-def _f1(p: float | None, r: float | None) -> float | None:
-    if p is None or r is None:
-        return None
-    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+    """`prmlab.metrics.labels.label_agreement` of derived against oracle labels, plus the summed
+    compute bill of the derived records."""
+    return {**label_agreement(derived, oracle), **bill(derived)}
 
 
 def consensus_filter(rollout_records: Sequence[Record],

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from prmlab.data.arith.corpus import iter_corpus
 from prmlab.data.record import Record
 from prmlab.errors import InputError
-from prmlab.judges.decision import DEFAULT_THRESHOLD, f1_at_thresholds, threshold_sweep
+from prmlab.metrics.decision import DEFAULT_THRESHOLD, f1_at_thresholds, threshold_sweep
 from prmlab.judges.discriminative import HeadJudge
 from prmlab.judges.generative import GenerativeJudge
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint

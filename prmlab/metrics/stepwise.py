@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from prmlab.data.record import Record
-from prmlab.evaluation.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
+from prmlab.metrics.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
                                          HIGHER, LOWER, problem_key, with_ci)
 
 DEFAULT_BINS = 10

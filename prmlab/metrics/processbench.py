@@ -17,10 +17,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from prmlab.data.record import Record
-from prmlab.evaluation.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
+from prmlab.metrics.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
                                          HIGHER, problem_key, with_ci)
 # The decision rule and its threshold live with the judges (training selects on them too).
-from prmlab.judges.decision import (DEFAULT_THRESHOLD, check_aligned,  # noqa: F401
+from prmlab.metrics.decision import (DEFAULT_THRESHOLD, check_aligned,  # noqa: F401
                                     candidate_thresholds, f1_at_thresholds, predict_first_error,
                                     threshold_sweep, tune_threshold)
 

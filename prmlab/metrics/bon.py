@@ -37,8 +37,8 @@ import numpy as np
 from prmlab.data.jsonl import iter_json_lines
 from prmlab.data.record import record_from_dict
 from prmlab.errors import InputError
-from prmlab.evaluation.aggregate import AGGREGATIONS, aggregate
-from prmlab.evaluation.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
+from prmlab.metrics.aggregate import AGGREGATIONS, aggregate
+from prmlab.metrics.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
                                          HIGHER, weighted_mean, with_ci)
 
 
