@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from prmlab.experiments.config import resolve_config
-from prmlab.experiments.flagship import Sweep
+from prmlab.experiments.executor import run_sweep
 from prmlab.reports.report import build_report
 from prmlab.errors import InputError
 
@@ -19,7 +19,7 @@ def smoke_run(tmp_path_factory):
     cfg = resolve_config(preset="smoke", sets=["formats=[discriminative,generative]", "budgets=[4,8]",
                                                "zero_label=true"])
     out, cache = root / "run", root / "cache"
-    Sweep(cfg, out, cache).run()
+    run_sweep(cfg, out, cache)
     build_report(out)
     return cfg, out, cache
 
@@ -63,7 +63,7 @@ def test_each_judge_is_read_at_half_and_at_its_dev_tuned_threshold(smoke_run, tm
         cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"tune_threshold": True}),
                                      "formats": ["discriminative"], "budgets": [8]})
         out = tmp_path / "tuned"
-        Sweep(cfg, out, cache).run()
+        run_sweep(cfg, out, cache)
         build_report(out)
     for cid in [f"{f}-N8-s0" for f in cfg.formats]:
         folder = out / "cells" / cid
@@ -93,7 +93,7 @@ def test_eval_of_a_trained_judge_uses_its_saved_threshold(smoke_run, run_cli, tm
                                  "formats": ["discriminative"], "budgets": [8], "tts": cfg.tts.model_copy(update={"enabled": False}),
                                  "bon": cfg.bon.model_copy(update={"enabled": False}), "label_free": cfg.label_free.model_copy(update={"methods": []})})
     out = tmp_path / "tuned"
-    Sweep(cfg, out, cache).run()
+    run_sweep(cfg, out, cache)
     judge = out / "cells" / "discriminative-N8-s0" / "judge"
     saved = json.loads((judge / "prmlab.json").read_text())["threshold"]["value"]
     data = next((cache / "data").glob("*/eval_policy.jsonl"))
@@ -159,7 +159,7 @@ def test_interrupted_sweep_resumes_and_report_is_identical(smoke_run, tmp_path):
     untouched = copy / "cells" / "generative-N4-s0" / "cell.json"
     stamp = untouched.stat().st_mtime_ns
     (copy / "report.md").unlink()
-    Sweep(cfg, copy, cache).run()
+    run_sweep(cfg, copy, cache)
     assert (victim / "cell.json").exists()
     assert untouched.stat().st_mtime_ns == stamp  # finished cells are not rerun
     build_report(copy)
@@ -171,7 +171,7 @@ def test_a_folder_with_another_config_is_refused(smoke_run):
     cfg, out, cache = smoke_run
     other = cfg.model_copy(update={"budgets": [4]})
     with pytest.raises(InputError, match="another config"):
-        Sweep(other, out, cache).run()
+        run_sweep(other, out, cache)
 
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):

@@ -104,7 +104,7 @@ def run_command(
     Interrupt it at any moment and run the same command again: finished cells are kept.
     """
     from prmlab.experiments.config import resolve_config
-    from prmlab.experiments.flagship import Sweep
+    from prmlab.experiments.executor import run_sweep
 
     cfg = resolve_config(config, sets, preset)
     out = out or Path("runs") / cfg.preset
@@ -113,7 +113,7 @@ def run_command(
     console.print(f"prmlab run: preset [bold]{cfg.preset}[/], {len(cfg.formats)} formats x "
                   f"{len(cfg.budgets)} budgets x {len(cfg.seeds)} seeds -> {out}")
     with ui.progress:
-        Sweep(cfg, out, cache, ui=ui).run()
+        run_sweep(cfg, out, cache, ui=ui)
     from prmlab.reports.report import build_report
 
     result = build_report(out)

@@ -1,0 +1,254 @@
+"""What a sweep cell writes (`cells/<id>/cell.json`), as one typed schema per cell kind.
+
+The sweep writes these records, the reports read them back through `read_record`, and tests
+build them directly. Nothing here imports torch: a report is rebuilt on a machine without it.
+A record that does not match its schema is an error naming the file, never a silent default.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
+                      model_serializer)
+
+from prmlab.errors import InputError
+
+EVAL_SETS = ("policy", "injected", "all")
+GOLD = "gold"
+
+Number = Union[int, float]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Metric(_Strict):
+    """One reported number: `prmlab.metrics` result dicts, typed."""
+
+    value: float | None
+    ci: list[float] | None = None
+    direction: Literal["higher", "lower"] | None = None
+    n: int | None = None
+    aggregation: str | None = None
+    reason: str | None = None
+    n_undefined_resamples: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler):  # `value` and `ci` are always written, null or not
+        return {k: v for k, v in handler(self).items() if v is not None or k in ("value", "ci")}
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class OtherThreshold(_Strict):
+    """The same scores read at the judge's other saved threshold (0.5 or its dev-tuned one)."""
+
+    threshold: float
+    tuned: bool
+    f1: Metric
+    acc_err: Metric
+    acc_cor: Metric
+
+
+class SetMetrics(_Strict):
+    f1: Metric
+    acc_err: Metric
+    acc_cor: Metric
+    auroc: Metric
+    ece: Metric
+    threshold: float
+    other_threshold: OtherThreshold | None = None
+
+    def metric(self, name: str) -> Metric:
+        return getattr(self, name)
+
+
+class EvalMetrics(_Strict):
+    """Metrics on each evaluation set: policy samples, injected errors, both together."""
+
+    policy: SetMetrics
+    injected: SetMetrics
+    all: SetMetrics
+
+    def of(self, eval_set: str) -> SetMetrics:
+        if eval_set not in EVAL_SETS:
+            raise KeyError(eval_set)
+        return getattr(self, eval_set)
+
+
+class Provenance(_Strict):
+    command: list[str]
+    git_revision: str | None
+    versions: dict[str, str]
+
+
+class Threshold(_Strict):
+    value: float
+    tuned: bool
+    dev_f1: float | None = None
+    other: "ThresholdOther | None" = None
+
+
+class ThresholdOther(_Strict):
+    value: float
+    tuned: bool
+    dev_f1: float | None = None
+
+
+class Trial(_Strict):
+    lr: float
+    dev_f1: float | None
+    best_step: int | None
+    curve: dict[str, float]
+    steps: int
+    stopped_by: str
+    seconds: float
+    precision: str
+    threshold: float
+
+
+class Selection(_Strict):
+    metric: str
+    dev_solutions: int
+    trials: list[Trial]
+    chosen_lr: float
+    chosen_step: int | None
+
+
+class ChainFilter(_Strict):
+    chains: int
+    kept: int
+    kept_fraction: float | None
+
+
+Compute = dict[str, Number | None]
+
+
+class BaselineCell(_Strict):
+    kind: Literal["baseline"] = "baseline"
+    format: str  # "baseline:<kind>"
+    budget: int = 0
+    seed: int = 0
+    step_labels: int = 0
+    metrics: EvalMetrics
+    provenance: Provenance | None = None
+
+
+class ZeroLabelCell(_Strict):
+    kind: Literal["zero-label"] = "zero-label"
+    format: Literal["zero-label"] = "zero-label"
+    budget: int = 0
+    seed: int = 0
+    step_labels: int = 0
+    metrics: EvalMetrics
+    compute: Compute
+    seconds: float
+    provenance: Provenance | None = None
+
+
+class JudgeCell(_Strict):
+    """A trained judge: gold labels under a budget, or labels from another source (rollouts)."""
+
+    kind: Literal["judge"] = "judge"
+    format: str
+    budget: int
+    seed: int
+    label_source: str = GOLD
+    budget_solutions: int
+    step_labels: int
+    rollout_labelled_solutions: int | None = None
+    selection: Selection
+    filter: ChainFilter | None
+    label_quality: dict[str, Number | None] | None = None
+    threshold: Threshold
+    train_seconds: float
+    score_seconds: float
+    compute: Compute
+    metrics: EvalMetrics
+    provenance: Provenance | None = None
+
+
+class KPoint(_Strict):
+    """F1 with K sampled rationales, accuracies beside it (`prmlab.metrics.f1_by_k`)."""
+
+    value: float | None
+    ci: list[float] | None = None
+    direction: Literal["higher", "lower"] | None = None
+    n: int | None = None
+    aggregation: str | None = None
+    reason: str | None = None
+    n_undefined_resamples: int | None = None
+    acc_err: float | None
+    acc_cor: float | None
+    k: int
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler):  # `value`, `ci` and the accuracies are always written, null or not
+        return {k: v for k, v in handler(self).items() if v is not None or k in ("value", "ci", "acc_err", "acc_cor")}
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class TTSCell(_Strict):
+    kind: Literal["tts"] = "tts"
+    format: str
+    budget: int
+    seed: int
+    ks: list[int]
+    temperature: float
+    threshold: float
+    f1_by_k: dict[str, KPoint]
+    compute: dict[str, Compute]
+    provenance: Provenance | None = None
+
+
+class BonCell(_Strict):
+    kind: Literal["bon"] = "bon"
+    budget: int
+    seed: int
+    n: int
+    n_problems: int
+    pass_at_k: dict[str, Metric] = Field(alias="pass@k")
+    maj_at_k: dict[str, Metric] = Field(alias="maj@k")
+    oracle: Metric
+    rm_at_k: dict[str, dict[str, dict[str, Metric]]] = Field(alias="rm@k")  # judge -> aggregation -> k
+    provenance: Provenance | None = None
+
+
+CellRecord = Annotated[Union[BaselineCell, ZeroLabelCell, JudgeCell, TTSCell, BonCell],
+                       Field(discriminator="kind")]
+CELL_KINDS = ("baseline", "zero-label", "judge", "tts", "bon")
+_ADAPTER: TypeAdapter = TypeAdapter(CellRecord)
+
+
+def record_from_dict(d: Any, *, path: str | None = None) -> Any:
+    """The typed record of a cell.json object; InputError naming the file and field otherwise."""
+    try:
+        return _ADAPTER.validate_python(d)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise InputError(f"cell.json does not match its schema (written by another prmlab "
+                         f"version?): {err['msg']}", path=path, field=loc or None) from None
+
+
+def read_record(path: str | Path) -> Any:
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise InputError(f"not valid JSON: {str(e).splitlines()[0]}", path=str(p)) from None
+    return record_from_dict(raw, path=str(p))
+
+
+def record_to_dict(rec: BaseModel) -> dict[str, Any]:
+    return rec.model_dump(mode="json", by_alias=True)
+
+
+Threshold.model_rebuild()
