@@ -12,6 +12,8 @@ import typer
 from typer.testing import CliRunner
 
 from prmlab.errors import InputError
+from prmlab.experiments.records import (BaselineCell, BonCell, EvalMetrics, JudgeCell, Selection,
+                                        Threshold, TTSCell, ZeroLabelCell, record_to_dict)
 from prmlab.reports.report import build_report, headline
 from prmlab.reports.tables import labels_needed, needed_ratio
 
@@ -28,16 +30,36 @@ def m(v, half=0.05, direction="higher", n=100):
             "n": n, "aggregation": "mean"}
 
 
-def metrics(f1, shift=0.0):
+def metrics(f1, shift=0.0) -> EvalMetrics:
     def one(f):
+        if f is None:
+            return {"f1": m(None), "acc_err": m(0.0), "acc_cor": m(1.0), "auroc": m(None),
+                    "ece": m(None, direction="lower"), "threshold": 0.5}
         return {"f1": m(f), "acc_err": m(min(1.0, f + 0.05)), "acc_cor": m(max(0.0, f - 0.05)),
-                "auroc": m(0.5 + f / 2), "ece": m(0.1, 0.02, "lower")}
-    return {"policy": one(f1), "injected": one(min(1.0, f1 + 0.1 + shift)),
-            "all": one(min(1.0, f1 + 0.05))}
+                "auroc": m(0.5 + f / 2), "ece": m(0.1, 0.02, "lower"), "threshold": 0.5}
+    if f1 is None:
+        return EvalMetrics(policy=one(None), injected=one(None), all=one(None))
+    return EvalMetrics(policy=one(f1), injected=one(min(1.0, f1 + 0.1 + shift)),
+                       all=one(min(1.0, f1 + 0.05)))
+
+
+def judge(fmt, budget, seed, f1, *, step_labels=0, label_source="gold", chosen_lr=0.001,
+          chosen_step=100, kept=None, compute=None) -> JudgeCell:
+    return JudgeCell(format=fmt, budget=budget, seed=seed, label_source=label_source,
+                     budget_solutions=budget if label_source == "gold" else 0,
+                     step_labels=step_labels,
+                     selection=Selection(metric="dev F1", dev_solutions=60, trials=[],
+                                         chosen_lr=chosen_lr, chosen_step=chosen_step),
+                     filter=({"chains": budget, "kept": int(budget * kept), "kept_fraction": kept}
+                             if kept is not None else None),
+                     threshold=Threshold(value=0.5, tuned=False), train_seconds=10.0,
+                     score_seconds=2.0, compute=compute or {}, metrics=metrics(f1))
 
 
 def write(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(obj, dict):
+        obj = record_to_dict(obj)
     path.write_text(json.dumps(obj, indent=2))
 
 
@@ -67,44 +89,31 @@ def make_run(root: Path, *, extra_seed: bool = True) -> Path:
             seeds = [0, 1] if extra_seed and fmt == "discriminative" and b == 64 else [0]
             for seed in seeds:
                 f_seed = f if seed == 0 else f + 0.1  # seeds 0.5 and 0.6 -> mean 0.55
-                write(cells / f"{fmt}-N{b}-s{seed}" / "cell.json", {
-                    "kind": "judge", "format": fmt, "budget": b, "seed": seed,
-                    "label_source": "gold", "budget_solutions": b,
-                    "step_labels": b * 5 if fmt == "discriminative" else b * 3,
-                    "selection": {"metric": "dev F1", "dev_solutions": 60, "trials": [],
-                                  "chosen_lr": 0.001, "chosen_step": 100 + b},
-                    "filter": ({"chains": b, "kept": int(b * 0.75), "kept_fraction": 0.75}
-                               if fmt == "generative" else None),
-                    "train_seconds": 10.0, "score_seconds": 2.0,
-                    "compute": {"train_tokens_processed": 1000 * b},
-                    "metrics": metrics(f_seed)})
+                write(cells / f"{fmt}-N{b}-s{seed}" / "cell.json", judge(
+                    fmt, b, seed, f_seed, step_labels=b * 5 if fmt == "discriminative" else b * 3,
+                    chosen_step=100 + b, kept=0.75 if fmt == "generative" else None,
+                    compute={"train_tokens_processed": 1000 * b}))
     for kind, f in (("never", 0.0), ("last", 0.25), ("first", 0.1), ("random", 0.15)):
-        write(cells / f"baseline-{kind}" / "cell.json", {
-            "kind": "baseline", "format": f"baseline:{kind}", "budget": 0, "seed": 0,
-            "step_labels": 0, "metrics": metrics(f)})
-    write(cells / "zero-label" / "cell.json", {
-        "kind": "zero-label", "format": "zero-label", "budget": 0, "seed": 0, "step_labels": 0,
-        "metrics": metrics(0.4), "compute": {"generated_tokens": 9000, "parse_failures": 3},
-        "seconds": 12.0})
-    write(cells / "mc-hard-N0-s0" / "cell.json", {
-        "kind": "judge", "format": "discriminative", "budget": 0, "seed": 0,
-        "label_source": "mc-hard", "budget_solutions": 0, "step_labels": 0,
-        "compute": {"train_tokens_processed": 5000, "generated_tokens": 77777},
-        "metrics": metrics(0.45)})
-    write(cells / "tts-generative-N256-s0" / "cell.json", {
-        "kind": "tts", "format": "generative", "budget": 256, "seed": 0, "ks": [1, 2, 4],
-        "temperature": 0.7,
-        "f1_by_k": {str(k): {**m(v), "acc_err": v, "acc_cor": v, "k": k}
-                    for k, v in ((1, 0.8), (2, 0.83), (4, 0.86))}})
+        write(cells / f"baseline-{kind}" / "cell.json",
+              BaselineCell(format=f"baseline:{kind}", metrics=metrics(f)))
+    write(cells / "zero-label" / "cell.json", ZeroLabelCell(
+        metrics=metrics(0.4), compute={"generated_tokens": 9000, "parse_failures": 3}, seconds=12.0))
+    write(cells / "mc-hard-N0-s0" / "cell.json", judge(
+        "discriminative", 0, 0, 0.45, label_source="mc-hard",
+        compute={"train_tokens_processed": 5000, "generated_tokens": 77777}))
+    write(cells / "tts-generative-N256-s0" / "cell.json", TTSCell(
+        format="generative", budget=256, seed=0, ks=[1, 2, 4], temperature=0.7, threshold=0.5,
+        compute={}, f1_by_k={str(k): {**m(v), "acc_err": v, "acc_cor": v, "k": k}
+                             for k, v in ((1, 0.8), (2, 0.83), (4, 0.86))}))
     ks = ("1", "2", "4")
-    write(cells / "bon" / "cell.json", {
-        "kind": "bon", "budget": 256, "seed": 0, "n": 4, "n_problems": 8,
+    write(cells / "bon" / "cell.json", BonCell.model_validate({
+        "budget": 256, "seed": 0, "n": 4, "n_problems": 8,
         "pass@k": {k: m(0.5 + 0.1 * i) for i, k in enumerate(ks)},
         "maj@k": {k: m(0.5 + 0.05 * i) for i, k in enumerate(ks)},
         "oracle": m(0.8),
         "rm@k": {j: {a: {k: m(0.5 + d * i) for i, k in enumerate(ks)}
                      for a in ("min", "product", "last", "mean")}
-                 for j, d in (("zero-label", 0.02), ("generative", 0.08), ("discriminative", 0.06))}})
+                 for j, d in (("zero-label", 0.02), ("generative", 0.08), ("discriminative", 0.06))}}))
     # an unfinished cell: metrics written, no cell.json -> ignored
     write(cells / "generative-N1024-s0" / "policy" / "metrics.json", {"f1": m(0.987)})
     return out
@@ -239,15 +248,13 @@ def test_minimal_and_partial_folders(tmp_path):
     write(out / "config.json", {"config": {"formats": ["generative", "discriminative"],
                                            "budgets": [64]}})
     write(out / "cells" / "baseline-never" / "cell.json",
-          {"kind": "baseline", "format": "baseline:never", "budget": 0, "seed": 0,
-           "metrics": {"policy": {"f1": m(None), "acc_err": m(0.0), "acc_cor": m(1.0)}}})
+          BaselineCell(format="baseline:never", metrics=metrics(None)))
     res = build_report(out)
     assert res["figures"] == [] and "no judge has a defined F1" in res["headline"]
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "F1: no errors (all rows)" in md and "Floor: no trivial baseline has a defined F1" in md
     for fmt, f in (("generative", 0.7), ("discriminative", 0.75)):
-        write(out / "cells" / f"{fmt}-N64-s0" / "cell.json",
-              {"kind": "judge", "format": fmt, "budget": 64, "seed": 0, "metrics": metrics(f)})
+        write(out / "cells" / f"{fmt}-N64-s0" / "cell.json", judge(fmt, 64, 0, f))
     res = build_report(out)
     assert "single label budget" in res["headline"] and "does not hold" in res["headline"]
     # no step_labels recorded: no step-label figure, and the old one is not left behind
@@ -272,3 +279,26 @@ def test_a_base_that_does_not_flag_slips_is_named_beside_the_headline(tmp_path):
     head = md.split("## Run")[0]  # above the run table, with the headline
     assert "Warning: the base flags 9% of its checks of arithmetic slips as bad" in head
     assert "Warning" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_cell_that_does_not_match_its_schema_is_named(tmp_path):
+    out = make_run(tmp_path, extra_seed=False)
+    f = out / "cells" / "generative-N64-s0" / "cell.json"
+    d = json.loads(f.read_text())
+    d["budget"] = "many"
+    f.write_text(json.dumps(d))
+    with pytest.raises(InputError, match="cell.json.*budget"):
+        build_report(out)
+    d["budget"] = 64
+    d["surprise"] = 1  # an unknown field is refused, never ignored
+    f.write_text(json.dumps(d))
+    with pytest.raises(InputError, match="surprise"):
+        build_report(out)
+
+
+def test_a_cell_of_an_unknown_kind_is_listed_not_read(tmp_path):
+    out = make_run(tmp_path, extra_seed=False)
+    write(out / "cells" / "rl-judge-s0" / "cell.json", {"kind": "rl-judge", "anything": [1]})
+    build_report(out)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "rl-judge-s0 (rl-judge)" in md

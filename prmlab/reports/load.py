@@ -17,38 +17,48 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from prmlab.errors import InputError
+from prmlab.experiments.records import (CELL_KINDS, EVAL_SETS, GOLD, BaselineCell, BonCell,
+                                        JudgeCell, TTSCell, ZeroLabelCell, record_from_dict)
 
-EVAL_SETS = ("policy", "injected", "all")
 METRICS = ("f1", "acc_err", "acc_cor", "auroc", "ece")
 DIRECTIONS = {"f1": "higher", "acc_err": "higher", "acc_cor": "higher", "auroc": "higher",
               "ece": "lower"}
-GOLD = "gold"
 
 
 @dataclass
 class Cell:
-    """One finished cell: its id (folder name), its folder, and the parsed cell.json."""
+    """One finished cell: its id (folder name), its folder, and its typed record (None for a
+    kind this version does not know: such cells are listed, never read)."""
 
     id: str
     path: Path
-    info: dict[str, Any]
+    record: BaselineCell | ZeroLabelCell | JudgeCell | TTSCell | BonCell | None
+    raw_kind: str = ""
 
     @property
     def kind(self) -> str:
-        return str(self.info.get("kind", "unknown"))
+        return self.record.kind if self.record is not None else (self.raw_kind or "unknown")
 
     @property
     def format(self) -> str:
-        return str(self.info.get("format", self.id))
+        return str(getattr(self.record, "format", None) or self.id)
+
+    @property
+    def budget(self) -> int | None:
+        return getattr(self.record, "budget", None)
+
+    @property
+    def seed(self) -> int | None:
+        return getattr(self.record, "seed", None)
 
 
 @dataclass
 class Run:
     out: Path
-    config: dict[str, Any]  # the RunConfig dump
+    config: dict[str, Any]  # the RunConfig dump (its schema lives above torch-free code)
     provenance: dict[str, Any]  # command, git_revision, versions (from config.json)
     artifacts: dict[str, Any]  # {} when artifacts.json is absent
     cells: list[Cell]  # finished cells, sorted by id
@@ -65,10 +75,22 @@ def _read_json(path: Path) -> Any:
         raise InputError(f"not valid JSON: {str(e).splitlines()[0]}", path=str(path)) from None
 
 
+def read_cell(folder: Path) -> Cell:
+    f = folder / "cell.json"
+    raw = _read_json(f)
+    if not isinstance(raw, dict):
+        raise InputError("expected a JSON object", path=str(f))
+    kind = raw.get("kind")
+    if kind not in CELL_KINDS:
+        return Cell(folder.name, folder, None, str(kind))
+    return Cell(folder.name, folder, record_from_dict(raw, path=str(f)))
+
+
 def load_run(out_dir: str | Path) -> Run:
     """Read OUT/config.json, OUT/artifacts.json and every finished OUT/cells/*/cell.json.
 
-    Raises InputError when OUT has no config.json or no finished cell.
+    Raises InputError when OUT has no config.json or no finished cell, or when a cell.json does
+    not match its kind's schema.
     """
     out = Path(out_dir)
     cfg_path = out / "config.json"
@@ -87,13 +109,10 @@ def load_run(out_dir: str | Path) -> Run:
     cells_dir = out / "cells"
     if cells_dir.is_dir():
         for d in sorted(p for p in cells_dir.iterdir() if p.is_dir()):
-            f = d / "cell.json"
-            if not f.is_file():
+            if not (d / "cell.json").is_file():
                 unfinished.append(d.name)
                 continue
-            info = _read_json(f)
-            if isinstance(info, dict):
-                cells.append(Cell(d.name, d, info))
+            cells.append(read_cell(d))
     if not cells:
         raise InputError("no finished cells (no cells/*/cell.json) yet", path=str(out))
     return Run(out, config, prov, artifacts, cells, unfinished)
@@ -132,8 +151,9 @@ def combine(metrics: Sequence[Mapping[str, Any] | None], direction: str | None =
 
 
 def metric_of(cell: Cell, eval_set: str, metric: str) -> dict[str, Any] | None:
-    m = ((cell.info.get("metrics") or {}).get(eval_set) or {}).get(metric)
-    return m if isinstance(m, dict) else None
+    """One metric of a cell with per-set metrics, as the metric dict `combine` reads."""
+    metrics = getattr(cell.record, "metrics", None)
+    return metrics.of(eval_set).metric(metric).as_dict() if metrics is not None else None
 
 
 def mean_of(values: Sequence[Any]) -> float | None:
@@ -151,35 +171,27 @@ class Group:
     cells: list[Cell]
 
     @property
+    def records(self) -> list[JudgeCell]:
+        return [c.record for c in self.cells]  # type: ignore[misc]
+
+    @property
     def seeds(self) -> list[Any]:
-        return [c.info.get("seed") for c in self.cells]
+        return [r.seed for r in self.records]
 
     def metric(self, eval_set: str, metric: str) -> dict[str, Any]:
         return combine([metric_of(c, eval_set, metric) for c in self.cells], DIRECTIONS.get(metric))
 
-    def mean(self, *path: str) -> float | None:
-        vals = []
-        for c in self.cells:
-            v: Any = c.info
-            for p in path:
-                v = v.get(p) if isinstance(v, dict) else None
-            vals.append(v)
-        return mean_of(vals)
+    def mean(self, of: Callable[[JudgeCell], Any]) -> float | None:
+        """Mean over seeds of `of(record)` (None values skipped)."""
+        return mean_of([of(r) for r in self.records])
 
-    def distinct(self, *path: str) -> list[Any]:
-        vals = set()
-        for c in self.cells:
-            v: Any = c.info
-            for p in path:
-                v = v.get(p) if isinstance(v, dict) else None
-            if v is not None:
-                vals.add(v)
+    def distinct(self, of: Callable[[JudgeCell], Any]) -> list[Any]:
+        vals = {v for v in (of(r) for r in self.records) if v is not None}
         return sorted(vals, key=lambda x: (str(type(x)), x))
 
 
 def _seed_key(c: Cell) -> tuple:
-    s = c.info.get("seed")
-    return (0, s, c.id) if _finite(s) else (1, 0, c.id)
+    return (0, c.seed, c.id) if _finite(c.seed) else (1, 0, c.id)
 
 
 def format_order(run: Run, names: Sequence[str]) -> list[str]:
@@ -194,14 +206,13 @@ def judge_groups(run: Run) -> list[Group]:
     (config order), label source (gold first), budget."""
     groups: dict[tuple, list[Cell]] = {}
     for c in run.of_kind("judge"):
-        src = str(c.info.get("label_source") or GOLD)
-        b = c.info.get("budget")
-        budget = float(b) if _finite(b) else 0.0
+        src = c.record.label_source  # type: ignore[union-attr]
+        budget = float(c.budget or 0)
         groups.setdefault((c.format, src, budget), []).append(c)
     order = {f: i for i, f in enumerate(format_order(run, [k[0] for k in groups]))}
     keys = sorted(groups, key=lambda k: (order[k[0]], k[1] != GOLD, k[1], k[2]))
     return [Group(f, s, b, sorted(groups[(f, s, b)], key=_seed_key)) for f, s, b in keys]
 
 
-__all__ = ["EVAL_SETS", "METRICS", "DIRECTIONS", "GOLD", "Cell", "Run", "Group", "load_run",
+__all__ = ["EVAL_SETS", "METRICS", "DIRECTIONS", "GOLD", "Cell", "Run", "Group", "load_run", "read_cell",
            "combine", "metric_of", "mean_of", "judge_groups", "format_order"]

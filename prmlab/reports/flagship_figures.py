@@ -1,0 +1,114 @@
+"""The flagship report's figures (PNG via `figures`), from the run's typed cell records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from prmlab.metrics.aggregate import AGGREGATIONS
+from prmlab.reports import figures as F
+from prmlab.reports.flagship_tables import _judge_order, _sorted_k, bon_dicts
+from prmlab.reports.headline import GEN
+from prmlab.reports.load import EVAL_SETS, metric_of
+from prmlab.reports.summary import SET_TITLES, Summary, flat_name
+
+FIGURE_NAMES = ("f1_vs_budget.png", "acc_vs_budget.png", "f1_vs_step_labels.png", "tts.png",
+                "bon.png", "bon_aggregations.png")
+
+
+def _series(s: Summary, eval_set: str, metric: str, x: str = "budget") -> list[F.Series]:
+    out = []
+    for f in s.formats:
+        gs = [g for g in s.groups if g.format == f]
+        if x == "budget":
+            xs = [g.budget for g in gs]
+        else:
+            xs = [g.mean(lambda r: r.step_labels) for g in gs]
+        ms = [g.metric(eval_set, metric) for g in gs]
+        pts = sorted(((xx, m) for xx, m in zip(xs, ms) if xx), key=lambda p: p[0])
+        out.append(F.Series(f, [p[0] for p in pts], [p[1]["value"] for p in pts],
+                            [(p[1]["ci"] or [None, None])[0] for p in pts],
+                            [(p[1]["ci"] or [None, None])[1] for p in pts],
+                            color=F.color_for(f, s.formats)))
+    return out
+
+
+def _hlines(s: Summary, eval_set: str, metric: str) -> list[F.HLine]:
+    out, i = [], 0
+    for c in s.flat:
+        m = metric_of(c, eval_set, metric)
+        if not m or m.get("value") is None:
+            continue
+        if c.kind == "zero-label":
+            out.append(F.HLine("zero-label", m["value"], "#000000", "--"))
+        else:
+            out.append(F.HLine(flat_name(c), m["value"], "#8c8c8c",
+                               F.HLINE_STYLES[i % len(F.HLINE_STYLES)]))
+            i += 1
+    return out
+
+
+def make_figures(s: Summary, fig_dir: Path) -> list[tuple[str, str, bytes]]:
+    """Write the figures; returns [(file name, caption, PNG bytes)] in report order."""
+    figs: list[tuple[str, str, bytes]] = []
+    if s.groups:
+        panels = [F.Panel(SET_TITLES[e], _series(s, e, "f1"), _hlines(s, e, "f1"), "F1",
+                          "labelled solutions (log)") for e in EVAL_SETS]
+        figs.append(("f1_vs_budget.png", "F1 vs labelled solutions per judge format (95% CI "
+                     "bands), trivial baselines and the zero-label judge dashed.",
+                     F.plot_panels(panels, fig_dir / "f1_vs_budget.png")))
+        panels = [F.Panel(f"{m} — {SET_TITLES[e]}", _series(s, e, m), _hlines(s, e, m), m,
+                          "labelled solutions (log)") for m in ("acc_err", "acc_cor") for e in EVAL_SETS]
+        figs.append(("acc_vs_budget.png", "acc_err (exact first-error index on wrong solutions) "
+                     "and acc_cor (no flag on correct solutions) vs labelled solutions.",
+                     F.plot_panels(panels, fig_dir / "acc_vs_budget.png", ncols=3)))
+    if any(g.mean(lambda r: r.step_labels) for g in s.groups):
+        panels = [F.Panel(SET_TITLES[e], _series(s, e, "f1", x="step_labels"), _hlines(s, e, "f1"),
+                          "F1", "step labels used (log)") for e in EVAL_SETS]
+        figs.append(("f1_vs_step_labels.png", "The same F1, counting the budget in step labels "
+                     "actually used instead of labelled solutions.",
+                     F.plot_panels(panels, fig_dir / "f1_vs_step_labels.png")))
+    if s.tts is not None:
+        fk = {k: v.as_dict() for k, v in s.tts.record.f1_by_k.items()}
+        ks = _sorted_k(fk)
+        ser = F.Series(f"generative, N={s.tts.record.budget}", [float(k) for k in ks],
+                       [fk[k].get("value") for k in ks],
+                       [(fk[k].get("ci") or [None, None])[0] for k in ks],
+                       [(fk[k].get("ci") or [None, None])[1] for k in ks],
+                       color=F.color_for(GEN))
+        p = F.Panel("verifier test-time scaling (policy samples)", [ser], [], "F1",
+                    "K sampled rationales (log2)")
+        figs.append(("tts.png", "Generative judge F1 vs K sampled rationales averaged (95% CI "
+                     "error bars).", F.plot_panels([p], fig_dir / "tts.png", log_base=2,
+                                                   errorbars=True)))
+    if s.bon is not None:
+        pk, mk, rm, oracle = bon_dicts(s.bon)
+        judges = _judge_order(s, list(rm))
+
+        def ser(name: str, d: Mapping[str, Any], color: str, marker: str = "o") -> F.Series:
+            ks = _sorted_k(d)
+            return F.Series(name, [float(k) for k in ks], [d[k].get("value") for k in ks],
+                            [(d[k].get("ci") or [None, None])[0] for k in ks],
+                            [(d[k].get("ci") or [None, None])[1] for k in ks], color, marker)
+
+        def panel(agg: str, title: str) -> F.Panel:
+            sers = [ser("pass@k", pk, F.color_for("pass@k"), "s"),
+                    ser("maj@k", mk, F.color_for("maj@k"), "D")]
+            sers += [ser(f"rm@k {j}", rm[j][agg], F.color_for(j, judges))
+                     for j in judges if rm[j].get(agg)]
+            o = oracle.get("value")
+            return F.Panel(title, sers, [F.HLine("oracle pass@N", o, "#555555", ":")] if o is not None
+                           else [], "accuracy", "k samples (log2)")
+
+        figs.append(("bon.png", "Best-of-N accuracy vs k: pass@k, majority vote and each judge's "
+                     "pick (solution score = min of step scores), 95% CI bands.",
+                     F.plot_panels([panel("min", f"best-of-{s.bon.record.n}, rm score = min")],
+                                   fig_dir / "bon.png", log_base=2, band_alpha=0.08)))
+        aggs = sorted({a for j in judges for a in rm[j]},
+                      key=lambda a: (AGGREGATIONS.index(a) if a in AGGREGATIONS else 99, a))
+        if aggs:
+            figs.append(("bon_aggregations.png", "Best-of-N by step-score aggregation.",
+                         F.plot_panels([panel(a, f"rm score = {a}") for a in aggs],
+                                       fig_dir / "bon_aggregations.png", log_base=2,
+                                       ncols=min(2, len(aggs)), band_alpha=0.08)))
+    return figs
