@@ -7,13 +7,12 @@ Writes OUT/metrics.json — F1, acc_err, acc_cor with bootstrap CIs and the triv
 `evaluate_scores`, plus a "critic" section (parse failures, the predicted-index histogram,
 tokens, tokens/s, wall time) — and OUT/samples.jsonl (id, prediction, sample predictions, raw
 outputs, step_scores). samples.jsonl is a valid `prmlab eval --scores` file. Step AUROC and
-ECE are reported as null with a reason (see `AUROC_ECE_REASON`); their computed values stay
-under "critic" for the record.
+ECE are reported as null with a reason (`prmlab.evaluation.critic`, where the metrics are
+computed); their computed values stay under "critic" for the record.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -22,11 +21,6 @@ from typing import Any, Optional
 import typer
 
 from prmlab.errors import InputError
-
-
-AUROC_ECE_REASON = ("not meaningful for a critic: its step scores are 0/1 from the predicted "
-                    "index, and a parse failure's are chosen from the label so as to be wrong "
-                    "(the computed values are under critic.auroc_of_01_scores / ece_of_01_scores)")
 
 
 def register(app: typer.Typer) -> None:
@@ -65,12 +59,8 @@ def critic_command(
 ) -> None:
     from prmlab.atomic import write_json, write_jsonl
     from prmlab.data.formats import read_any
-    from prmlab.metrics.bootstrap import metric
-    from prmlab.metrics.processbench import processbench_point
-    from prmlab.evaluation.run import evaluate_scores
-    from prmlab.judges.critic import (CriticJudge, critic_step_scores, load_causal_lm,
-                                      prediction_histogram)
-    from prmlab.judges.protocol import StepScores
+    from prmlab.evaluation.critic import critic_metrics
+    from prmlab.judges.critic import CriticJudge, load_causal_lm
 
     if limit is not None and limit < 1:
         raise InputError("--limit must be at least 1")
@@ -104,9 +94,6 @@ def critic_command(
               f"context of {stats['context_length']} tokens (not truncated): "
               f"{', '.join(stats['prompts_over_context_ids'][:5])}", file=sys.stderr)
 
-    predictions = [p.prediction for p in preds]
-    scores = critic_step_scores(records, predictions)
-    step_scores = [StepScores(r.id, s) for r, s in zip(records, scores)]
     config: dict[str, Any] = {
         "command": "critic", "argv": list(sys.argv[1:]), "judge": "critic",
         "model": str(model), "gguf_file": gguf_file, "trust_remote_code": trust_remote_code,
@@ -119,37 +106,9 @@ def critic_command(
         "parse_failure_policy": "wrong prediction (None never equals the label)",
         "vote": "majority over parsed samples; ties -> smallest index (-1 included)",
     }
-    metrics = evaluate_scores(records, step_scores, None, config)
-
-    # The same numbers straight from the predictions (a failure can never match: -2).
-    known = [(r.first_error, -2 if p is None else p) for r, p in zip(records, predictions)
-             if r.first_error is not None]
-    direct = processbench_point([a for a, _ in known], [b for _, b in known]) if known else {}
-    for key, v in direct.items():
-        got = metrics[key]["value"]
-        if not ((math.isnan(v) and got is None) or (got is not None and abs(got - v) < 1e-12)):
-            raise AssertionError(f"critic {key}: scores give {got}, predictions give {v}")
-
     stats["wall_seconds_total"] = time.perf_counter() - t_start
     stats["load_seconds"] = load_s
-    stats["prediction_histogram"] = prediction_histogram(predictions)
-    stats["label_histogram"] = prediction_histogram([r.first_error for r in records])
-    # Step AUROC/ECE of 0/1 scores mean little, and a failure's scores are chosen from its label
-    # (to be wrong), which drags AUROC below 0.5 by construction: null at the top level, the
-    # computed numbers kept under "critic" for the record.
-    for key in ("auroc", "ece"):
-        old = metrics[key]
-        stats[f"{key}_of_01_scores"] = old
-        metrics[key] = metric(None, direction=old["direction"], n=old["n"],
-                              aggregation=old["aggregation"], reason=AUROC_ECE_REASON)
-    metrics["critic"] = stats
-    rows = []
-    for r, p, s in zip(records, preds, scores):
-        rows.append({"id": r.id, "first_error": r.first_error, "prediction": p.prediction,
-                     "parse_failed": p.failed, "sample_predictions": p.sample_predictions,
-                     "outputs": p.outputs, "prompt_tokens": p.prompt_tokens,
-                     "generated_tokens": p.generated_tokens, "finished": p.finished,
-                     "step_scores": s})
+    metrics, rows = critic_metrics(records, preds, stats, config)
     write_jsonl(out / "samples.jsonl", rows)
     write_json(out / "metrics.json", metrics)
     _print(metrics, out)
