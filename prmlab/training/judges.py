@@ -24,7 +24,7 @@ from prmlab.data.record import Record
 from prmlab.errors import InputError
 from prmlab.metrics.decision import DEFAULT_THRESHOLD, f1_at_thresholds, threshold_sweep
 from prmlab.judges.formats import (JUDGE_FORMATS, ExampleOptions, JudgeFormatName, judge_format,
-                                   verdict_examples)
+                                   verdict_examples)  # noqa: F401  (verdict_examples: re-exported)
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import draw_budget
@@ -32,8 +32,6 @@ from prmlab.training.base import check_format
 from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss, weighted_lm_loss
 
 FORMATS = tuple(JUDGE_FORMATS)  # the formats defined at import; validation reads the registry
-__all__ = ["FORMATS", "LOSSES", "JudgeConfig", "head_examples", "verdict_examples", "make_judge",
-           "dev_reads", "dev_f1", "train_judge"]
 
 
 def _verdict_weighted_lm(cfg: "JudgeConfig", codec: Codec):
