@@ -218,7 +218,7 @@ def test_train_judge_cli_reports_both_thresholds(base_ckpt, tmp_path, run_cli):
     write_jsonl(tmp_path / "pool.jsonl", (r.to_dict() for r in POOL))
     write_jsonl(tmp_path / "dev.jsonl", (r.to_dict() for r in DEV))
     code, out, err = run_cli("train", "judge", "--init", base_ckpt, "--data", tmp_path / "pool.jsonl",
-                             "--dev", tmp_path / "dev.jsonl", "--out", tmp_path / "j", "--format", "orm",
+                             "--dev", tmp_path / "dev.jsonl", "--out", tmp_path / "j", "--judge-format", "orm",
                              "--budget", "8", "--set", "lrs=[1e-3]", "--set", "fit.max_steps=2",
                              "--set", "fit.eval_every=1", "--set", "tune_threshold=true")
     assert code == 0, err
@@ -240,14 +240,13 @@ def test_a_dev_split_of_one_class_trains_at_half_and_reports_no_tuned_threshold(
 
 
 def test_a_base_of_another_check_format_is_refused_for_chains(codec, tmp_path):
-    """Teacher chains and replayed checks are written in the current check format: a base that
-    learnt another one would be fine-tuned on a format, not on checking. Judges that read no
-    check text train as before."""
+    """Teacher chains are written in the current check format: a base that learnt another one
+    would be fine-tuned on a format, not on checking. Judges that read no check text train as
+    before."""
     old = tmp_path / "old-base"
     save_checkpoint(old, tiny_causal(codec), codec, {"kind": "base"})  # saved before formats were
-    for fmt, kw in (("generative", {}), ("direct", {"replay": 0.5})):
-        with pytest.raises(InputError, match="check format 3 and prmlab now writes format 5"):
-            train_judge(judge_cfg(fmt, **kw), old, POOL, DEV, tmp_path / fmt, log=lambda s: None)
+    with pytest.raises(InputError, match="check format 3 and prmlab now writes format 5"):
+        train_judge(judge_cfg("generative"), old, POOL, DEV, tmp_path / "generative", log=lambda s: None)
     for fmt in ("direct", "discriminative"):
         train_judge(judge_cfg(fmt), old, POOL, DEV, tmp_path / f"{fmt}-ok", log=lambda s: None)
     hf = tmp_path / "hf"  # not a prmlab base: its own text format, nothing to compare
@@ -286,42 +285,6 @@ def test_weighted_lm_loss_counts_chosen_tokens_w_times(codec):
     only, n3 = weighted_lm_loss({codec.ok_id: 5.0}, default=0.0)(model, batch)
     assert n3 == n
     assert torch.allclose(only, 5 * ce_ok, rtol=1e-5)
-
-
-def test_replay_mixes_the_bases_own_check_documents(codec, tmp_path):
-    from prmlab.errors import InputError
-    from prmlab.training.base import BaseConfig
-    from prmlab.training.judges import replay_examples
-
-    arith = tmp_path / "arith-base"
-    save_checkpoint(arith, tiny_causal(codec), codec,
-                    {"kind": "base", "config": BaseConfig(n_problems=10).model_dump(),
-                     "format": FORMAT_VERSION})
-    ex = replay_examples(arith, codec, 5, seed=0)
-    assert len(ex) == 5
-    for e in ex:
-        text = codec.decode(e["input_ids"])
-        n_prompt = sum(t == -100 for t in e["labels"])
-        # Loss only on the check itself: the prompt is masked, the check and its end are not.
-        assert e["labels"][n_prompt:] == e["input_ids"][n_prompt:] and n_prompt > 0
-        assert e["input_ids"][-1] == codec.eos_id and " ; " in text
-        assert codec.ok_id not in e["input_ids"] and codec.bad_id not in e["input_ids"]
-    assert replay_examples(arith, codec, 5, seed=0) == ex != replay_examples(arith, codec, 5, seed=1)
-    info = train_judge(judge_cfg("generative", replay=0.5), arith, POOL, DEV, tmp_path / "g",
-                       log=lambda s: None)
-    assert info["replay_examples"] == round(0.5 * (info["train_examples"] - info["replay_examples"]))
-    with pytest.raises(InputError, match="replay applies"):
-        train_judge(judge_cfg("discriminative", replay=0.5), arith, POOL, DEV, tmp_path / "d",
-                    log=lambda s: None)
-    with pytest.raises(InputError, match="arith base"):
-        replay_examples(tmp_path / "nowhere", codec, 5, seed=0)
-    # A base saved before `hard_types` existed replays its own recipe (wrong operands only).
-    old_cfg = BaseConfig(n_problems=10).model_dump()
-    del old_cfg["hard_types"]
-    for name, cfg in (("old", old_cfg), ("wo", BaseConfig(n_problems=10, hard_types=["wrong_operand"]).model_dump())):
-        save_checkpoint(tmp_path / name, tiny_causal(codec), codec, {"kind": "base", "config": cfg})
-    assert replay_examples(tmp_path / "old", codec, 40, 0) == replay_examples(tmp_path / "wo", codec, 40, 0)
-    assert replay_examples(tmp_path / "old", codec, 40, 0) != replay_examples(arith, codec, 40, 0)
 
 
 def test_bf16_autocast_only_where_it_pays():

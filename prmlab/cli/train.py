@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from prmlab.errors import InputError
+from prmlab.judges.formats import JUDGE_FORMATS, judge_format
 
 console = Console(stderr=True)
 train_app = typer.Typer(no_args_is_help=True, help="Train the base, the policy or a judge.")
@@ -105,19 +106,27 @@ def train_judge_cmd(
     data: Path = typer.Option(..., "--data", help="Labelled pool to draw the budget from."),
     dev: Path = typer.Option(..., "--dev", help="Labelled dev split (model selection)."),
     out: Path = typer.Option(..., "--out", help="Checkpoint folder to write."),
-    fmt: str = typer.Option("generative", "--format", help="discriminative | generative | direct | orm"),
+    fmt: str = typer.Option("generative", "--judge-format", help="Judge format: " + "; ".join(
+        f"{f.name} ({f.description})" for f in JUDGE_FORMATS.values()) + "."),
     budget: int = typer.Option(256, "--budget", help="Labelled solutions used."),
     seed: int = typer.Option(0, "--seed"),
     sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. teacher_error_rate=0.2."),
 ) -> None:
     """Train a judge of one format on a label budget, choosing lr and length on the dev split."""
-    from prmlab.data.formats import read_any
-    from prmlab.training.judges import FORMATS, JudgeConfig, train_judge
+    from pydantic import ValidationError
 
-    if fmt not in FORMATS:
-        raise InputError(f"unknown judge format {fmt!r} (known: {', '.join(FORMATS)})")
-    cfg = _overrides(JudgeConfig, sets).model_copy(update={"format": fmt, "budget": budget, "seed": seed})
-    JudgeConfig.model_validate(cfg.model_dump())
+    from prmlab.data.formats import read_any
+    from prmlab.training.judges import JudgeConfig, train_judge
+
+    judge_format(fmt)  # an unknown name: one line listing the known formats
+    data_cfg = {**_overrides(JudgeConfig, sets).model_dump(), "format": fmt, "budget": budget, "seed": seed}
+    try:
+        cfg = JudgeConfig.model_validate(data_cfg)
+    except ValidationError as e:
+        err = e.errors()[0]
+        opt = {"format": "--judge-format", "budget": "--budget"}.get(str(err["loc"][0]),
+                                                                    f"field {'.'.join(map(str, err['loc']))}")
+        raise InputError(f"{opt}: {err['msg']}") from None
     pool, dev_records = read_any(data), read_any(dev)
     prog, update = step_progress(f"{fmt} N={budget}")
     with prog:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prmlab.errors import InputError
+from prmlab.judges.formats import JudgeFormatName
 from prmlab.training.base import BaseConfig
 from prmlab.training.judges import JudgeConfig
 from prmlab.training.policy import PolicyConfig
@@ -55,7 +56,7 @@ class LabelFreeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     methods: list[str] = Field(default_factory=lambda: ["mc-hard"])
-    formats: list[str] = Field(default_factory=lambda: ["generative", "discriminative"])
+    formats: list[JudgeFormatName] = Field(default_factory=lambda: ["generative", "discriminative"])
     n_solutions: int | None = None  # default: the largest gold budget
     k: int = 4  # rollouts per prefix
 
@@ -63,8 +64,9 @@ class LabelFreeConfig(BaseModel):
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     preset: str = "quick"
-    formats: list[str] = Field(default_factory=lambda: ["discriminative", "generative", "direct", "orm"])
-    budgets: list[int] = Field(default_factory=lambda: [16, 64, 256])
+    formats: list[JudgeFormatName] = Field(default_factory=lambda: ["discriminative", "generative", "direct", "orm"])
+    # each a judge's budget (JudgeConfig.budget: at least one labelled solution)
+    budgets: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [16, 64, 256])
     seeds: list[int] = Field(default_factory=lambda: [0])
     base: BaseConfig = Field(default_factory=BaseConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from prmlab.errors import InputError
 from prmlab.judges.baselines import BASELINES, BaselineJudge
-from prmlab.judges.discriminative import HeadJudge
-from prmlab.judges.generative import GenerativeJudge
+from prmlab.judges.formats import JUDGE_FORMATS
 from prmlab.judges.zero_label import ZeroLabelJudge
 from prmlab.models.checkpoint import load_codec, load_model, read_info
 
@@ -29,12 +28,12 @@ def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed:
     if zero_label or info.get("kind") == "base":
         model = load_model(path, "causal", trust_remote_code=trust_remote_code)
         return ZeroLabelJudge(model, codec, progress=progress)
-    if fmt in ("discriminative", "orm"):
-        return HeadJudge(load_model(path, "token", trust_remote_code=trust_remote_code), codec, name=fmt)
-    if fmt in ("generative", "direct"):
-        model = load_model(path, "causal", trust_remote_code=trust_remote_code)
-        if temperature is None:
-            temperature = 0.0 if k == 1 else 0.7  # one greedy rationale, or K sampled ones
-        return GenerativeJudge(model, codec, name=fmt, k=k, temperature=temperature,
-                               rationale=fmt == "generative", seed=seed, progress=progress)
-    raise InputError(f"checkpoint is not a prmlab judge (prmlab.json format={fmt!r})", path=spec)
+    jf = JUDGE_FORMATS.get(fmt) if isinstance(fmt, str) else None
+    if jf is None:
+        raise InputError(f"checkpoint is not a prmlab judge (prmlab.json format={fmt!r}; judge "
+                         f"formats: {', '.join(JUDGE_FORMATS)})", path=spec)
+    model = load_model(path, jf.head, trust_remote_code=trust_remote_code)
+    if temperature is None:
+        temperature = 0.0 if k == 1 else 0.7  # one greedy rationale, or K sampled ones
+    # k, temperature, seed and progress apply to generation; a head judge ignores them
+    return jf.make(model, codec, k=k, temperature=temperature, seed=seed, progress=progress)

@@ -14,20 +14,28 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from prmlab.atomic import atomic_open
+from prmlab.judges.formats import JUDGE_FORMATS
 
 DPI = 100
-FORMAT_COLORS = {"discriminative": "#1f77b4", "generative": "#d62728", "direct": "#2ca02c",
-                 "orm": "#9467bd", "zero-label": "#000000", "pass@k": "#7f7f7f",
-                 "maj@k": "#bcbd22"}
+# Series that are not judge formats; a judge format's colour is in its spec (JUDGE_FORMATS).
+SERIES_COLORS = {"zero-label": "#000000", "pass@k": "#7f7f7f", "maj@k": "#bcbd22"}
+
+
+def _fixed_colors() -> dict[str, str]:
+    return {**{name: f.color for name, f in JUDGE_FORMATS.items()}, **SERIES_COLORS}
+
+
+FORMAT_COLORS = _fixed_colors()  # the table at import; color_for reads the registry as it is now
 EXTRA_COLORS = ("#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#393b79", "#637939")
 HLINE_STYLES = ("--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)))
 
 
 def color_for(name: str, others: Sequence[str] = ()) -> str:
     """A fixed colour per format; names outside the table cycle EXTRA_COLORS in given order."""
-    if name in FORMAT_COLORS:
-        return FORMAT_COLORS[name]
-    rest = [o for o in others if o not in FORMAT_COLORS]
+    fixed = _fixed_colors()
+    if name in fixed:
+        return fixed[name]
+    rest = [o for o in others if o not in fixed]
     i = rest.index(name) if name in rest else 0
     return EXTRA_COLORS[i % len(EXTRA_COLORS)]
 
@@ -156,5 +164,5 @@ def plot_panels(panels: Sequence[Panel], path: str | os.PathLike, *, log_base: i
     return _write(fig, path)
 
 
-__all__ = ["DPI", "FORMAT_COLORS", "HLINE_STYLES", "color_for", "Series", "HLine", "Panel",
+__all__ = ["DPI", "FORMAT_COLORS", "SERIES_COLORS", "HLINE_STYLES", "color_for", "Series", "HLine", "Panel",
            "png_bytes", "plot_panels"]

@@ -1,11 +1,8 @@
 """Fitting a judge of any format from the base (or any HF checkpoint) on a label budget.
 
-Formats and what they learn from:
-- `discriminative`: a token-classification head, label on every step's end token (-100 elsewhere);
-- `orm`: the same head, one label per solution (answer correct) on the final step end;
-- `generative`: verification chains (per step a worked check, then a verdict token), from the
-  teacher at a configurable error rate, filtered against the gold labels (kept fraction recorded);
-- `direct`: the verdict token alone, right after the check marker.
+What each format learns from, its head, its examples and its step-label count are data in
+`prmlab.judges.formats.JUDGE_FORMATS`; this module adds the one part that needs the training
+layer, the losses (`LOSSES`, keyed by the name a format's spec gives), and the fitting itself.
 
 Training length suits the budget: steps are capped by epochs over the budget, and the
 learning rate and stopping step are chosen on a labelled dev split (F1 of the judge's own
@@ -18,131 +15,100 @@ from __future__ import annotations
 import copy
 import time
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Annotated, Any, Callable, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from prmlab.data.arith.corpus import iter_corpus
 from prmlab.data.record import Record
 from prmlab.errors import InputError
 from prmlab.metrics.decision import DEFAULT_THRESHOLD, f1_at_thresholds, threshold_sweep
-from prmlab.judges.discriminative import HeadJudge
-from prmlab.judges.generative import GenerativeJudge
+from prmlab.judges.formats import (JUDGE_FORMATS, ExampleOptions, JudgeFormatName, judge_format,
+                                   verdict_examples)  # noqa: F401  (verdict_examples: re-exported)
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.text import Codec
-from prmlab.supervision.budget import draw_budget, step_labels_through_first_error
-from prmlab.supervision.chains import filter_chains, teacher_chains
-from prmlab.training.base import BaseConfig, check_format, doc_ids
+from prmlab.supervision.budget import draw_budget
+from prmlab.training.base import check_format
 from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss, weighted_lm_loss
 
-FORMATS = ("discriminative", "generative", "direct", "orm")
+FORMATS = tuple(JUDGE_FORMATS)  # the formats defined at import; validation reads the registry
+
+
+def _verdict_weighted_lm(cfg: "JudgeConfig", codec: Codec):
+    """The verdict token weighs `verdict_weight`, the other targets `rationale_weight`."""
+    if (cfg.verdict_weight, cfg.rationale_weight) == (1.0, 1.0):
+        return causal_lm_loss
+    return weighted_lm_loss({codec.ok_id: cfg.verdict_weight, codec.bad_id: cfg.verdict_weight},
+                            default=cfg.rationale_weight)
+
+
+# A judge format's `loss` names one of these: (config, codec) -> loss function for `fit`.
+LOSSES: dict[str, Callable[["JudgeConfig", Codec], Callable]] = {
+    "token-classification": lambda cfg, codec: token_cls_loss,
+    "lm": lambda cfg, codec: causal_lm_loss,
+    "verdict-weighted-lm": _verdict_weighted_lm,
+}
+
+PositiveLr = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class JudgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    format: Literal["discriminative", "generative", "direct", "orm"] = "generative"
-    budget: int = 256
-    seed: int = 0
-    lrs: list[float] = Field(default_factory=lambda: [3e-4, 1e-3])  # chosen on dev
-    teacher_error_rate: float = 0.1  # generative only
-    verdict_weight: float = 20.0  # generative only: the verdict token's loss weight ...
-    rationale_weight: float = 1.0  # ... and the other target tokens' (0: learn the verdict only)
-    # generative/direct: unlabelled check documents of the base's own corpus mixed in, this many
-    # per training example (needs an arith base; see `replay_examples`)
-    replay: float = 0.0
-    filter_chains: bool = True  # generative only
-    max_length: int = 512  # longer examples are an error, never silently cut
-    dev_max: int = 160  # dev solutions scored at each evaluation (model selection)
-    # Select the learning rate and step by dev F1 at ProcessBench's fixed 0.5 (False), or at the
-    # threshold that maximises it (True). Either way the chosen judge's dev-tuned threshold is
-    # saved beside 0.5, so reports show both: on the quick preset tuning on 60 dev solutions
-    # overfitted (generative 0.809 -> 0.768) and did not lift the discriminative judge
-    # (dev/LOG.md 2026-11-27).
-    tune_threshold: bool = False
-    # Successive halving over `lrs`: a later learning rate stops at an evaluation (from step
-    # `abandon_after`) where its dev F1 trails the best earlier one's at that step by more than
-    # this margin. None: every learning rate runs its full course.
-    abandon_margin: float | None = None
-    abandon_after: int = 100
+    format: JudgeFormatName = Field(
+        "generative", description="judge format: a name in prmlab.judges.formats.JUDGE_FORMATS")
+    budget: int = Field(256, ge=1, description="labelled solutions drawn from the pool "
+                                               "(a smaller budget's draw is a prefix of a larger one's)")
+    seed: int = Field(0, description="seed of the budget draw, the teacher's chains and training")
+    lrs: list[PositiveLr] = Field(default_factory=lambda: [3e-4, 1e-3], min_length=1,
+                                  description="learning rates tried; the one with the best dev F1 is kept")
+    teacher_error_rate: float = Field(0.1, ge=0, le=1, description="generative only: the fraction "
+                                      "of the teacher's checks that reach a wrong verdict")
+    verdict_weight: float = Field(20.0, ge=0, allow_inf_nan=False,
+                                  description="generative only: the loss weight of the verdict token")
+    rationale_weight: float = Field(1.0, ge=0, allow_inf_nan=False, description="generative only: "
+                                    "the loss weight of the other target tokens (0: learn the verdict only)")
+    filter_chains: bool = Field(True, description="generative only: keep the teacher chains whose "
+                                "verdicts agree with the gold labels")
+    max_length: int = Field(512, ge=1, description="longest training example in tokens; a longer "
+                            "one is an error, never silently cut")
+    dev_max: int = Field(160, ge=1, description="dev solutions scored at each evaluation (model selection)")
+    tune_threshold: bool = Field(False, description="select lr and step by dev F1 at the threshold "
+                                 "that maximises it (true) or at 0.5 (false); both are saved either way")
+    abandon_margin: float | None = Field(None, description="successive halving over lrs: a later lr "
+                                         "stops where its dev F1 trails the best earlier one's by "
+                                         "more than this (None: every lr runs its full course)")
+    abandon_after: int = Field(100, ge=0, description="the first step at which a trailing learning "
+                               "rate may be abandoned")
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         batch_size=16, max_steps=300, max_epochs=15, min_steps=30, eval_every=50, patience=3,
-        warmup_steps=10))
+        warmup_steps=10), description="the training loop's settings (batch, steps, epochs, "
+                                      "evaluation schedule, precision)")
+
+    @field_validator("format")
+    @classmethod
+    def _format_has_a_loss(cls, v: str) -> str:
+        loss = JUDGE_FORMATS[v].loss
+        if loss not in LOSSES:
+            raise ValueError(f"judge format {v!r} names loss {loss!r}, which is not one of "
+                             f"prmlab.training.judges.LOSSES ({', '.join(LOSSES)})")
+        return v
 
 
-def _check_length(ids: list[int], max_length: int, rid: str) -> None:
-    if len(ids) > max_length:
-        raise InputError(f"{len(ids)} tokens exceed max_length={max_length}; raise max_length or "
-                         f"shorten the solution (no step label is dropped silently)", field=f"id {rid}")
+def _example_options(cfg: JudgeConfig) -> ExampleOptions:
+    return ExampleOptions(max_length=cfg.max_length, seed=cfg.seed,
+                          teacher_error_rate=cfg.teacher_error_rate, filter_chains=cfg.filter_chains)
 
 
 def head_examples(codec: Codec, records: Sequence[Record], fmt: str, max_length: int) -> list[dict]:
-    out = []
-    for r in records:
-        ids, ends = codec.solution(r.problem, r.steps)
-        _check_length(ids, max_length, r.id)
-        labels = [-100] * len(ids)
-        if fmt == "orm":
-            if r.answer_correct is None:
-                raise InputError("the ORM needs answer_correct", field=f"id {r.id}")
-            labels[ends[-1]] = int(r.answer_correct)
-        else:
-            for e, lab in zip(ends, r.labels):
-                if lab is not None:
-                    labels[e] = int(lab)
-        out.append({"input_ids": ids, "labels": labels})
-    return out
-
-
-def verdict_examples(codec: Codec, chains, rationale: bool, max_length: int) -> list[dict]:
-    out = []
-    for ch in chains:
-        r = ch.record
-        for i, (text, ok) in enumerate(zip(ch.checks, ch.verdicts)):
-            prompt = codec.check_prompt(r.problem, r.steps[: i + 1])
-            target = (codec.encode(text) if rationale else []) + [codec.ok_id if ok else codec.bad_id, codec.eos_id]
-            ids = prompt + target
-            _check_length(ids, max_length, r.id)
-            out.append({"input_ids": ids, "labels": [-100] * len(prompt) + target})
-    return out
-
-
-def replay_examples(init: str | Path, codec: Codec, n: int, seed: int) -> list[dict]:
-    """`n` check documents from the corpus the arith base `init` was pretrained on (fresh
-    problems, same recipe): no step labels, so replaying them costs no budget. They hold the
-    base's checking skill in place while a few labelled chains teach the verdict (fine-tuned
-    alone, the judge drifts towards "=" marks; dev/LOG.md, 2026-11-26)."""
-    base_cfg = read_info(init).get("config")
-    if not base_cfg or "hard_checks" not in base_cfg:
-        raise InputError("judge.replay needs an arith base pretrained by prmlab (its corpus recipe "
-                         "is read from prmlab.json)", path=str(init))
-    # Bases saved before `hard_types` existed drew their hard checks from wrong operands only;
-    # the field's new default would replay another recipe than the one they learnt.
-    base_cfg = {"hard_types": ["wrong_operand"], **base_cfg}
-    try:
-        bc = BaseConfig(**base_cfg)
-    except ValidationError as e:
-        raise InputError(f"the base's saved config does not parse: {e.errors()[0]['msg']}",
-                         path=str(init), field=".".join(map(str, e.errors()[0]["loc"]))) from None
-    out: list[dict] = []
-    docs = iter_corpus(10 ** 9, 30_000_000 + bc.seed * 1000 + seed, bc.difficulty.build(),
-                       worked=False, checks=bc.checks, hard_checks=bc.hard_checks,
-                       hard_types=bc.hard_types)
-    for d in docs:
-        if len(out) >= n:
-            break
-        if d.kind != "check":
-            continue
-        ids = doc_ids(codec, d, bc.verdicts)
-        prompt = len(codec.check_prompt(d.problem, d.steps))
-        out.append({"input_ids": ids, "labels": [-100] * prompt + ids[prompt:]})
-    return out
+    """Training examples of a token-head format (its spec's builder at `max_length`)."""
+    spec = judge_format(fmt)
+    if spec.head != "token":
+        raise ValueError(f"{fmt} is not a token-head format (build it with verdict_examples)")
+    return spec.examples(codec, records, ExampleOptions(max_length=max_length))[0]
 
 
 def make_judge(model, codec: Codec, fmt: str, **kw):
-    if fmt in ("discriminative", "orm"):
-        return HeadJudge(model, codec, name=fmt)
-    return GenerativeJudge(model, codec, name=fmt, rationale=fmt == "generative", **kw)
+    return judge_format(fmt).make(model, codec, **kw)
 
 
 def dev_reads(model, codec: Codec, fmt: str, dev: Sequence[Record]) -> dict[bool, tuple[float, float] | None]:
@@ -199,32 +165,15 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
     chosen = draw_budget(pool, cfg.budget, cfg.seed)
     info: dict[str, Any] = {"kind": "judge", "format": cfg.format, "config": cfg.model_dump(),
                             "init": str(init), "budget_solutions": len(chosen)}
-    if cfg.format in ("discriminative", "orm"):
-        examples = head_examples(codec, chosen, cfg.format, cfg.max_length)
-        info["step_labels"] = sum(len(r.steps) for r in chosen) if cfg.format == "discriminative" else len(chosen)
-        head, loss_fn = "token", token_cls_loss
-    else:
-        if cfg.format == "generative" or cfg.replay > 0:  # trained on checks as this code writes them
-            check_format(read_info(init), str(init))
-        chains = teacher_chains(chosen, error_rate=cfg.teacher_error_rate if cfg.format == "generative" else 0.0,
-                                seed=cfg.seed)
-        if cfg.format == "generative" and cfg.filter_chains:
-            chains, finfo = filter_chains(chains)
-            info["filter"] = finfo
-        examples = verdict_examples(codec, chains, cfg.format == "generative", cfg.max_length)
-        info["step_labels"] = sum(step_labels_through_first_error(r) for r in chosen)
-        head, loss_fn = "causal", causal_lm_loss
-        if cfg.format == "generative" and (cfg.verdict_weight, cfg.rationale_weight) != (1.0, 1.0):
-            loss_fn = weighted_lm_loss({codec.ok_id: cfg.verdict_weight, codec.bad_id: cfg.verdict_weight},
-                                       default=cfg.rationale_weight)
+    spec = judge_format(cfg.format)
+    if spec.needs_check_format:  # trained on checks as this code writes them
+        check_format(read_info(init), str(init))
+    examples, extra = spec.examples(codec, chosen, _example_options(cfg))
+    info.update(extra)
+    info["step_labels"] = spec.count_step_labels(chosen)
+    head, loss_fn = spec.head, LOSSES[spec.loss](cfg, codec)
     if not examples:
         raise InputError("no training examples left (all chains filtered out?)")
-    if cfg.replay > 0:
-        if head != "causal":
-            raise InputError(f"judge.replay applies to generative and direct judges, not {cfg.format}")
-        extra = replay_examples(init, codec, round(cfg.replay * len(examples)), cfg.seed)
-        info["replay_examples"] = len(extra)
-        examples = examples + extra
     dev = list(dev)[: cfg.dev_max]
     best = None
     trials = []
