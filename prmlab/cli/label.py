@@ -16,10 +16,8 @@ Outputs, beside OUT (`labels.jsonl` → `labels.*`):
   the oracle labels of the same solutions (the oracle is used here and only here), a table,
   `<stem>.quality.json` and `<stem>.quality.png` (quality vs generated tokens).
 
-One sampler serves the whole command, so rollouts of identical prefixes are drawn once and
-reused across records, rounds, methods and K (a K=4 run reuses the K=2 run's draws and adds two
-per prefix). Each run's bill is still what that run would cost alone; `sampler` in the summary
-is what was physically generated.
+The study is `prmlab.experiments.label_study` (one sampler serves it all, so identical prefixes
+are rolled out once), the figure `prmlab.reports.label_quality`.
 """
 
 from __future__ import annotations
@@ -117,8 +115,9 @@ def label_command(
     from prmlab.atomic import write_json, write_jsonl
     from prmlab.data.formats import read_any
     from prmlab.models.checkpoint import load_codec, load_model
-    from prmlab.supervision.rollouts import (METHODS, consensus_filter, derive_labels,
-                                             gold_answer, label_quality)
+    from prmlab.experiments.label_study import check_gold, quality_study
+    from prmlab.reports.label_quality import plot_quality
+    from prmlab.supervision.rollouts import METHODS, consensus_filter, derive_labels
     from prmlab.training.rollout_sampler import RolloutSampler
 
     if method not in METHODS:
@@ -129,11 +128,7 @@ def label_command(
     records = read_any(data, fmt)
     if limit is not None:
         records = records[:limit]
-    for r in records:  # fail before loading anything when a gold answer is missing
-        try:
-            gold_answer(r.problem)
-        except InputError as e:
-            raise InputError(f"record {r.id!r}: {e.message}", path=str(data)) from None
+    check_gold(records, str(data))
 
     t0 = time.perf_counter()
     model, codec = load_model(policy, "causal"), load_codec(policy)
@@ -160,33 +155,9 @@ def label_command(
                       f"{info['judge_unparsed']} judge parse failures) -> {kept_path}")
 
     if quality:
-        from prmlab.data.arith.generate import relabel
-
-        oracle = [relabel(r) for r in records]  # the oracle enters here, for evaluation only
-        main_row = {"method": method, "k": k, "threshold": summary["threshold"], "main": True,
-                    **label_quality(labelled, oracle)}
-        rows = [main_row]
-        for m in methods:
-            for kk in ks:
-                if m == method and kk == k:
-                    continue
-                sampler.begin_run()
-                d, _ = derive_labels(records, m, sampler, k=kk,
-                                     threshold=threshold if m == method else None)
-                rows.append({"method": m, "k": kk, "threshold": d[0].meta["rollout_labels"]["threshold"]
-                             if d else None, "main": False, **label_quality(d, oracle)})
-        rows.sort(key=lambda r: (methods.index(r["method"]) if r["method"] in methods else -1, r["k"]))
-        qual: dict[str, Any] = {
-            "rows": rows, "n": len(records),
-            "oracle_with_error": sum(r.first_error not in (-1, None) for r in oracle),
-            "note": "quality of rollout labels against the oracle's labels of the same solutions; "
-                    "tokens_generated is each run's own bill (a run alone would cost that); rollouts "
-                    "are reused across K and methods, so a larger K extends a smaller one's draws",
-            "sampler": dict(sampler.stats)}
-        if judge is not None:
-            kept, _ = consensus_filter(labelled, judge)
-            qual["consensus"] = {"kept": label_quality(kept, oracle) if kept else None,
-                                 "all": main_row}
+        qual = quality_study(records, labelled, sampler, method=method, k=k,
+                             threshold=threshold, main_threshold=summary["threshold"], methods=methods, ks=ks, judge=judge)
+        rows = qual["rows"]
         qpath, ppath = sibling(out, ".quality.json"), sibling(out, ".quality.png")
         write_json(qpath, qual)
         plot_quality(rows, ppath, title=f"rollout labels vs oracle, {len(records)} solutions")
@@ -227,37 +198,3 @@ def _print_quality(rows: list[dict[str, Any]]) -> None:
         t.add_row(r["method"] + (" *" if r.get("main") else ""), str(r["k"]), f"{r['rollouts']:,}",
                   f"{r['tokens_generated']:,}", *(_fmt(r[c]) for c in QUALITY_COLUMNS))
     Console(width=max(120, Console().width)).print(t)
-
-
-def plot_quality(rows: list[dict[str, Any]], path: str | Path, *, title: str = "") -> None:
-    """Quality vs compute: first-error exact match and "wrong step" F1 against tokens generated,
-    one line per method, points labelled with K. PNG, Agg backend, written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    from prmlab.reports.plots import save_png
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    for ax, key, label in ((axes[0], "first_error_exact", "first-error exact match"),
-                           (axes[1], "wrong_f1", 'F1 of "step is wrong"')):
-        for m in methods:
-            pts = sorted((r for r in rows if r["method"] == m), key=lambda r: r["k"])
-            xs = [max(r["tokens_generated"], 1) for r in pts]
-            ys = [float("nan") if r[key] is None else r[key] for r in pts]
-            ax.plot(xs, ys, "o-", label=m)
-            for x, y, r in zip(xs, ys, pts):
-                ax.annotate(f"K={r['k']}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("tokens generated (log)")
-        ax.set_ylabel(label)
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-    axes[0].legend(loc="lower right", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    save_png(fig, path)

@@ -125,31 +125,31 @@ def run_command(
 
 
 def _summary(out: Path) -> None:
-    import json
+    from prmlab.reports.load import load_run
 
     rows = []
-    for f in sorted((out / "cells").glob("*/cell.json")):
-        c = json.loads(f.read_text())
-        if c.get("kind") not in ("judge", "baseline", "zero-label"):
+    for c in load_run(out).cells:
+        if c.kind not in ("judge", "baseline", "zero-label"):
             continue
-        m = c["metrics"]["policy"]
-        name, budget = c.get("format", ""), str(c.get("budget", 0))
-        if c.get("label_source") not in (None, "gold"):
-            name += f" ({c['label_source']} labels)"
-            budget = f"0 ({budget} rollout)"
-        rows.append((name, budget, c.get("seed", 0), m, c.get("budget", 0)))
+        rec = c.record
+        m = rec.metrics.policy
+        name, budget = rec.format, str(rec.budget)
+        source = getattr(rec, "label_source", "gold")
+        if source != "gold":
+            name += f" ({source} labels)"
+            budget = f"0 ({rec.budget} rollout)"
+        rows.append((name, budget, rec.seed, m, rec.budget))
     rows.sort(key=lambda r: (r[0].startswith("baseline"), r[0], r[4], r[2]))
     t = Table(title="F1 on policy-sampled solutions (95% bootstrap CI over problems)")
     for col in ("judge", "labelled solutions", "seed", "F1 ↑", "acc_err ↑", "acc_cor ↑"):
         t.add_column(col)
 
-    def fmt(x):
-        if x.get("value") is None:
+    def fmt(x) -> str:
+        if x.value is None:
             return "—"
-        ci = x.get("ci")
-        return f"{x['value']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+        return f"{x.value:.3f}" + (f" [{x.ci[0]:.2f}, {x.ci[1]:.2f}]" if x.ci else "")
     for name, budget, seed, m, _ in rows:
-        t.add_row(name, budget, str(seed), fmt(m["f1"]), fmt(m["acc_err"]), fmt(m["acc_cor"]))
+        t.add_row(name, budget, str(seed), fmt(m.f1), fmt(m.acc_err), fmt(m.acc_cor))
     console.print(t)
 
 
