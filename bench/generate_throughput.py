@@ -3,7 +3,8 @@
 Builds a ~5M-parameter Llama from a config (no download), a fixed batch of prompts, and times
 greedy decoding with both on the same model, prompts and settings in the same process
 (warm-up first, best of N). Also reports bf16-autocast and batch-1 rates, and a run with
-stop ids where rows finish at different steps. Rates are generated tokens per wall second
+stop ids where rows finish at different steps, and the same batch through the `Generator`
+interface (`KVCacheGenerator`, with and without log-probs). Rates are generated tokens per wall second
 (prefill included). The last line printed is one JSON object.
 
     .venv/bin/python bench/generate_throughput.py            # default, < ~90 s on 2 cores
@@ -23,6 +24,7 @@ import torch  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from prmlab.models.generate import generate  # noqa: E402
+from prmlab.models.generator import KVCacheGenerator, n_tokens  # noqa: E402
 
 VOCAB = 64
 
@@ -152,6 +154,14 @@ def main(argv=None):
     rows.append((f"prmlab fp32 stop={stop[0]}", args.batch, t_st, rate_st))
     rows.append((f"model.generate fp32 stop={stop[0]}", args.batch, t_st_hf, rate_st_hf))
 
+    # 5. the same batch through the Generator protocol (the engine behind it), with log-probs too
+    kv = KVCacheGenerator(model, batch_size=len(prompts))
+    t_kv, s_kv = best_time(lambda: kv.generate(prompts, max_new_tokens=n_new), args.repeats)
+    t_lp, _ = best_time(lambda: kv.generate(prompts, max_new_tokens=n_new, logprobs=True), args.repeats)
+    match_kv = [s.ids for s in s_kv] == g.sequences
+    rows.append(("KVCacheGenerator fp32", args.batch, t_kv, n_tokens(s_kv) / t_kv))
+    rows.append(("KVCacheGenerator fp32 logprobs", args.batch, t_lp, n_tokens(s_kv) / t_lp))
+
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"Llama {n_params / 1e6:.2f}M params, {args.batch} prompts of ~{args.prompt_len} tokens, "
@@ -180,6 +190,9 @@ def main(argv=None):
                 "prompt_len": args.prompt_len,
                 "match": match,
                 "match_stop": match_stop == len(prompts),
+                "generator_tokens_per_s": round(n_tokens(s_kv) / t_kv, 1),
+                "generator_logprobs_tokens_per_s": round(n_tokens(s_kv) / t_lp, 1),
+                "generator_match": match_kv,
                 "threads": torch.get_num_threads(),
                 "load_avg": round(load, 2),
             }

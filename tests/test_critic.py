@@ -188,8 +188,8 @@ def test_index_to_scores_round_trips_every_index():
 
 # ---- the judge with scripted outputs ----------------------------------------------------------
 
-def test_judge_votes_and_counts_failures(tok, monkeypatch):
-    from prmlab.models.generate import Generation
+def test_judge_votes_and_counts_failures(tok):
+    from prmlab.models.generator import Sample
 
     scripted = {  # record index -> the K=3 critiques it gets
         0: [r"\boxed{1}", r"\boxed{1}", r"\boxed{0}"],
@@ -200,18 +200,19 @@ def test_judge_votes_and_counts_failures(tok, monkeypatch):
     prompt_of = {tuple(C.encode_prompt(tok, r.problem, r.steps)): i for i, r in enumerate(records)}
     seen: dict[int, int] = {}
 
-    def fake_generate(model, prompts, **kw):
-        seqs = []
-        for p in prompts:
-            i = prompt_of[tuple(p)]
-            j = seen.get(i, 0)
-            seen[i] = j + 1
-            seqs.append(tok(scripted[i][j], add_special_tokens=False)["input_ids"]
-                        + [tok.eos_token_id])
-        return Generation(seqs, None, sum(map(len, prompts)), sum(map(len, seqs)))
+    class Scripted:  # a stub generator: the scripted critiques, whatever the model
+        def generate(self, prompts, **kw):
+            out = []
+            for p in prompts:
+                i = prompt_of[tuple(p)]
+                j = seen.get(i, 0)
+                seen[i] = j + 1
+                out.append(Sample(tok(scripted[i][j], add_special_tokens=False)["input_ids"]
+                                  + [tok.eos_token_id]))
+            return out
 
-    monkeypatch.setattr(C, "generate", fake_generate)
-    judge = C.CriticJudge(torch.nn.Linear(1, 1), tok, k=3, temperature=1.0, batch_size=2)
+    judge = C.CriticJudge(torch.nn.Linear(1, 1), tok, k=3, temperature=1.0, batch_size=2,
+                          generator=Scripted())
     out = judge.predict(records)
     assert [c.prediction for c in out] == [1, -1, None]
     assert out[0].sample_predictions == [1, 1, 0]

@@ -262,7 +262,29 @@ def test_training_mode_restored_and_no_grad(prompts):
 
 
 def test_bf16_autocast_and_progress(model, prompts):
+    calls = []
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        g = generate(model, prompts, max_new_tokens=8, watch_ids=[1, 2], progress=True, batch_size=4)
+        g = generate(model, prompts, max_new_tokens=8, watch_ids=[1, 2], batch_size=4,
+                     progress=lambda *a: calls.append(a))
     assert all(len(s) == 8 for s in g.sequences)
     assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in g.token_probs)
+    # the engine reports (prompts done, total, tokens so far): 0 first, then once per batch
+    assert calls == [(0, 10, 0), (4, 10, 32), (8, 10, 64), (10, 10, 80)]
+    with pytest.raises(TypeError, match="callback"):
+        generate(model, prompts, max_new_tokens=2, progress=True)
+
+
+def test_logprobs_are_the_models_log_softmax(model, prompts):
+    stop = frequent_tokens(model, prompts, n=1)
+    for kw in ({}, {"temperature": 1.5, "seed": 3, "top_k": 4}):
+        g = generate(model, prompts, max_new_tokens=10, stop_ids=stop, logprobs=True, batch_size=3, **kw)
+        plain = generate(model, prompts, max_new_tokens=10, stop_ids=stop, batch_size=3, **kw)
+        assert g.sequences == plain.sequences and plain.token_logprobs is None
+        for p, s, lp in zip(prompts, g.sequences, g.token_logprobs):
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([p + s])).logits[0].float()
+            ref = torch.log_softmax(logits, dim=-1)[len(p) - 1: len(p) - 1 + len(s)]
+            ref = ref.gather(1, torch.tensor(s).unsqueeze(1)).squeeze(1)
+            torch.testing.assert_close(lp, ref, atol=1e-4, rtol=0)
+    empty = generate(model, prompts[:2], max_new_tokens=0, logprobs=True)
+    assert [t.shape for t in empty.token_logprobs] == [(0,), (0,)]

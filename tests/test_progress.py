@@ -1,8 +1,10 @@
-"""Off a terminal, `prmlab run` still reports progress with an ETA (logs of background runs)."""
+"""Off a terminal, `prmlab run` still reports progress with an ETA (logs of background runs);
+the generation bar behind `progress=True` of the judges, rollouts and policy sampling."""
 
 import io
 import re
 
+import pytest
 from rich.console import Console
 
 from prmlab.cli.run import RichUI
@@ -49,3 +51,62 @@ def test_a_terminal_gets_the_bars_not_the_plain_lines():
         update(1, 2, {"loss": 1.0})
         update(2, 2, {"loss": 1.0})
     assert "base: step 2/2" not in buf.getvalue()
+
+
+# ---- the generation bar (judges, rollouts, policy sampling take progress=True) ----------------
+
+def test_generation_progress_passes_callbacks_through_and_draws_nothing_for_false():
+    from prmlab.judges.progress import generation_progress
+
+    def mine(done, total, tokens):
+        pass
+
+    with generation_progress(mine) as cb:
+        assert cb is mine
+    for off in (False, None):
+        with generation_progress(off) as cb:
+            assert cb is None
+
+
+def test_generation_progress_true_draws_a_bar_of_prompts_and_stops_it():
+    from prmlab.judges.progress import generation_progress
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=120)
+    with generation_progress(True, "rollouts", console=console) as cb:
+        assert callable(cb)
+        cb(0, 10, 0)
+        cb(10, 10, 400)
+    out = buf.getvalue()
+    assert "rollouts" in out and "10/10" in out and "prompts" in out and "tok/s" in out
+
+
+def test_a_judge_with_progress_true_reports_through_the_bar(monkeypatch):
+    """GenerativeJudge(progress=True), as `prmlab evaluate` builds it: the generator gets a
+    callback, and the bar is opened and closed around each call."""
+    from prmlab.judges import generative
+    from prmlab.data.record import Record
+    from prmlab.models.generator import Sample
+    from prmlab.training.base import arith_codec
+
+    codec = arith_codec()
+    seen = []
+
+    class Stub:
+        def generate(self, prompts, *, progress=None, **kw):
+            seen.append(progress)
+            progress(len(prompts), len(prompts), len(prompts))
+            return [Sample([codec.ok_id], watch_probs=[[0.9, 0.1]]) for _ in prompts]
+
+    opened = []
+    real = generative.generation_progress
+
+    def spy(progress, label="generate", **kw):
+        opened.append((progress, label))
+        return real(progress, label, console=Console(file=io.StringIO()), **kw)
+
+    monkeypatch.setattr(generative, "generation_progress", spy)
+    judge = generative.GenerativeJudge(None, codec, generator=Stub(), progress=True)
+    rec = Record(id="a", problem="p", steps=["1 + 1 = 2"], labels=[1], first_error=-1)
+    assert judge.score([rec])[0].step_scores == [pytest.approx(0.9)]
+    assert opened == [(True, "generative")] and callable(seen[0])

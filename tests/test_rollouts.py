@@ -241,24 +241,27 @@ def _records(n=3):
     return rs + [dup]
 
 
-def test_sampler_bill_matches_independent_token_count(tiny_policy, monkeypatch):
+def test_sampler_bill_matches_independent_token_count(tiny_policy):
     from prmlab.training import rollout_sampler as rs_mod
+
+    from prmlab.models.generator import KVCacheGenerator
 
     model, codec = tiny_policy
     seen = {"gen": 0, "prompt": 0, "rollouts": 0, "calls": 0}
-    real = rs_mod.generate
+    real = KVCacheGenerator(model, pad_id=codec.pad_id)
 
-    def counting(model, prompts, **kw):
-        g = real(model, prompts, **kw)
-        seen["gen"] += sum(len(s) for s in g.sequences)  # counted here, independently
-        seen["prompt"] += sum(len(p) for p in prompts)
-        seen["rollouts"] += len(prompts)
-        seen["calls"] += 1
-        return g
+    class Counting:  # a generator that counts what passes through it
+        def generate(self, prompts, **kw):
+            out = real.generate(prompts, **kw)
+            seen["gen"] += sum(len(s.ids) for s in out)  # counted here, independently
+            seen["prompt"] += sum(len(p) for p in prompts)
+            seen["rollouts"] += len(prompts)
+            seen["calls"] += 1
+            return out
 
-    monkeypatch.setattr(rs_mod, "generate", counting)
     records = _records()
-    sampler = rs_mod.RolloutSampler(model, codec, temperature=1.0, max_new_tokens=12, seed=0)
+    sampler = rs_mod.RolloutSampler(model, codec, temperature=1.0, max_new_tokens=12, seed=0,
+                                    generator=Counting())
     sampler.begin_run()
     out, s = derive_labels(records, "mc-hard", sampler, k=2)
     assert seen["calls"] == 1  # one batched generate for every prefix of every record

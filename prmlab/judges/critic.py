@@ -43,6 +43,10 @@ an error. That uses the label only to encode "wrong"; it is done in `critic_step
 in the judge. Step AUROC and ECE of these 0/1 scores mean little (two score values, no
 calibration), and with failures scored from the label they are biased by construction (many
 failures push AUROC below 0.5): `prmlab critic` reports them as null — read F1/acc_err/acc_cor.
+
+Generation goes through a `Generator` (`prmlab.models.generator`): `generator=` when given
+(e.g. an OpenAI-compatible server), else a `KVCacheGenerator` over `model`. The model, when
+given, also supplies the context length and its generation_config's end ids.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from typing import Any
 
 from prmlab.data.record import Record
 from prmlab.errors import InputError
-from prmlab.models.generate import generate
+from prmlab.models.generator import Generator, generator_for, n_tokens
 
 # QwenLM/ProcessBench code/templates/critique_template.txt, read with .strip() and filled with
 # str.format (so its `\boxed{{}}` becomes `\boxed{}`).
@@ -253,7 +257,7 @@ class CriticJudge:
 
     def __init__(self, model, tokenizer, *, k: int = 1, temperature: float | None = None,
                  max_new_tokens: int = 512, batch_size: int = 8, seed: int = 0,
-                 name: str = "critic"):
+                 name: str = "critic", generator: Generator | None = None):
         if k < 1:
             raise InputError("--k must be at least 1")
         if temperature is None:
@@ -271,6 +275,9 @@ class CriticJudge:
         self.stop_ids = stop_ids(tokenizer, model)
         pad = getattr(tokenizer, "pad_token_id", None)
         self.pad_id = pad if isinstance(pad, int) else (self.stop_ids[0] if self.stop_ids else 0)
+        # one engine batch per critic batch: prompts of a call never split further
+        self.generator = generator_for(model, generator, batch_size=self.batch_size,
+                                       pad_id=self.pad_id)
         self.stats: dict[str, Any] = {}
 
     def predict(self, records: Sequence[Record], *,
@@ -289,13 +296,13 @@ class CriticJudge:
         n_gen = 0
         t0 = time.perf_counter()
         for b, batch in enumerate(batches):
-            g = generate(self.model, [prompts[i] for i, _ in batch],
-                         max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                         stop_ids=self.stop_ids, pad_id=self.pad_id, batch_size=len(batch),
-                         seed=self.seed * 100_003 + b)
-            for ij, seq in zip(batch, g.sequences):
-                seqs[ij] = seq
-            n_gen += g.n_generated_tokens
+            samples = self.generator.generate([prompts[i] for i, _ in batch],
+                                              max_new_tokens=self.max_new_tokens,
+                                              temperature=self.temperature,
+                                              stop_ids=self.stop_ids, seed=self.seed * 100_003 + b)
+            for ij, sample in zip(batch, samples):
+                seqs[ij] = sample.ids
+            n_gen += n_tokens(samples)
             if on_batch is not None:
                 on_batch(b + 1, len(batches), n_gen, time.perf_counter() - t0)
         wall = time.perf_counter() - t0

@@ -9,27 +9,34 @@ out of tokens before reaching the verdict position, that sample scores 0.5 and i
 `judge.stats["parse_failures"]` (with the tokens generated and processed: the compute bill). Step scores are made non-increasing along the solution (running min):
 under prefix semantics a step cannot be more likely correct than the steps before it; this
 never changes the first flagged step, so it leaves ProcessBench metrics unchanged.
+
+Rationales come from a `Generator` (`prmlab.models.generator`): `generator=` when given (an
+HTTP backend, a stub), else a `KVCacheGenerator` over `model` with `batch_size` prompts per
+batch. `progress`: True draws a bar, a callback `progress(done, total, tokens)` is called.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-
 from prmlab.data.record import Record
+from prmlab.judges.progress import Progress, generation_progress
 from prmlab.judges.protocol import StepScores
-from prmlab.models.generate import generate
+from prmlab.models.generator import Generator, generator_for, n_tokens
 from prmlab.models.text import Codec
 
 
 class GenerativeJudge:
     def __init__(self, model, codec: Codec, *, name: str = "generative", k: int = 1,
                  temperature: float = 0.0, rationale: bool = True, max_new_tokens: int = 120,
-                 seed: int = 0, batch_size: int = 512, progress: bool = False):
+                 seed: int = 0, batch_size: int = 512, progress: Progress = False,
+                 generator: Generator | None = None):
         self.model, self.codec, self.name = model, codec, name
         self.k, self.temperature, self.rationale = k, temperature, rationale
         self.max_new_tokens, self.seed, self.batch_size, self.progress = max_new_tokens, seed, batch_size, progress
-        self.model.eval()
+        self.generator = generator_for(model, generator, batch_size=batch_size, pad_id=codec.pad_id)
+        if self.model is not None:
+            self.model.eval()
 
     def _prompts(self, records: Sequence[Record]) -> tuple[list[list[int]], list[tuple[int, int]]]:
         prompts, where = [], []
@@ -49,15 +56,16 @@ class GenerativeJudge:
         if self.k > 1 and self.temperature == 0:
             raise ValueError("k > 1 rationales need a sampling temperature above 0")
         for k in range(self.k):
-            g = generate(self.model, prompts,
-                         max_new_tokens=self.max_new_tokens if self.rationale else 1,
-                         temperature=self.temperature,
-                         stop_ids=[c.ok_id, c.bad_id, c.eos_id], pad_id=c.pad_id,
-                         watch_ids=[c.ok_id, c.bad_id], batch_size=self.batch_size,
-                         seed=self.seed * 1000 + k, progress=self.progress)
-            gen_tokens += g.n_generated_tokens
-            prompt_tokens += g.n_prompt_tokens
-            for (ri, si), seq, probs in zip(where, g.sequences, g.token_probs):
+            with generation_progress(self.progress, self.name) as on_progress:
+                samples = self.generator.generate(
+                    prompts, max_new_tokens=self.max_new_tokens if self.rationale else 1,
+                    temperature=self.temperature, stop_ids=[c.ok_id, c.bad_id, c.eos_id],
+                    watch_ids=[c.ok_id, c.bad_id], seed=self.seed * 1000 + k,
+                    progress=on_progress)
+            gen_tokens += n_tokens(samples)
+            prompt_tokens += sum(len(p) for p in prompts)
+            for (ri, si), sample in zip(where, samples):
+                seq, probs = sample.ids, sample.watch_probs
                 if not seq:
                     failures += 1
                     s = 0.5

@@ -4,6 +4,7 @@ It uses no step labels at all. The base learnt, from check documents in its corp
 a step, copy the claim and compare them digit by digit; the verdict is then read off its own
 comparison marks by a fixed rule (`verdict_from_text`; the same rule wrote the verdict tokens
 of the corpus's checks, when `verdicts` is on). Unreadable checks score 0.5 and are counted.
+The checks come from `generator=` when given, else a `KVCacheGenerator` over `model`.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ from typing import Sequence
 
 from prmlab.data.arith.teacher import verdict_from_text
 from prmlab.data.record import Record
+from prmlab.judges.progress import Progress, generation_progress
 from prmlab.judges.protocol import StepScores
-from prmlab.models.generate import generate
+from prmlab.models.generator import Generator, generator_for, n_tokens
 from prmlab.models.text import Codec
 
 
 class ZeroLabelJudge:
     def __init__(self, model, codec: Codec, *, name: str = "zero-label", max_new_tokens: int = 120,
-                 batch_size: int = 512, progress: bool = False):
+                 batch_size: int = 512, progress: Progress = False,
+                 generator: Generator | None = None):
         self.model, self.codec, self.name = model, codec, name
         self.max_new_tokens, self.batch_size, self.progress = max_new_tokens, batch_size, progress
-        self.model.eval()
+        self.generator = generator_for(model, generator, batch_size=batch_size, pad_id=codec.pad_id)
+        if self.model is not None:
+            self.model.eval()
         self.stats: dict = {}
 
     def score(self, records: Sequence[Record]) -> list[StepScores]:
@@ -32,14 +37,15 @@ class ZeroLabelJudge:
             for si in range(len(r.steps)):
                 prompts.append(c.check_prompt(r.problem, r.steps[: si + 1]))
                 where.append((ri, si))
-        g = generate(self.model, prompts, max_new_tokens=self.max_new_tokens,
-                     stop_ids=[c.eos_id, c.ok_id, c.bad_id], pad_id=c.pad_id,
-                     batch_size=self.batch_size, progress=self.progress)
+        with generation_progress(self.progress, self.name) as on_progress:
+            samples = self.generator.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                              stop_ids=[c.eos_id, c.ok_id, c.bad_id],
+                                              progress=on_progress)
         scores = [[0.5] * len(r.steps) for r in records]
         texts = [[""] * len(r.steps) for r in records]
         failures = 0
-        for (ri, si), seq in zip(where, g.sequences):
-            text = c.decode(seq).strip()
+        for (ri, si), sample in zip(where, samples):
+            text = c.decode(sample.ids).strip()
             v = verdict_from_text(text)
             failures += v is None
             scores[ri][si] = 0.5 if v is None else float(v)
@@ -52,5 +58,6 @@ class ZeroLabelJudge:
                 run.append(low)
             out.append(StepScores(r.id, run, rationales=texts[ri]))
         self.stats = {"parse_failures": failures, "prompts": len(prompts),
-                      "generated_tokens": g.n_generated_tokens, "prompt_tokens": g.n_prompt_tokens}
+                      "generated_tokens": n_tokens(samples),
+                      "prompt_tokens": sum(len(p) for p in prompts)}
         return out

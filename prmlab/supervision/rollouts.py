@@ -7,10 +7,12 @@ final answer" and what the rollouts cost (tokens generated, prompt tokens proces
 `prmlab.training.rollout_sampler.RolloutSampler` implements it with a policy model; tests use a
 stub with known success rates.
 
-Only outcome correctness is used. "Right final answer" means: the first `answer = v` step of
-prefix + completion states the problem's gold value (the target quantity of the problem's own
-computation graph, `parse_problem`). The oracle's step labels are never consulted here, except
-by `label_quality`, which exists to compare against them.
+Only outcome correctness is used, and a *task* (`prmlab.data.tasks`) decides it: "right final
+answer" means `is_solved(task, problem, prefix + completion)`, the task's final answer of the
+steps verified against the problem's gold answer. The default task is arith (`ARITH`): the
+first `answer = v` step of prefix + completion states the problem's gold value (the target
+quantity of the problem's own computation graph, `parse_problem`). The oracle's step labels
+are never consulted here, except by `label_quality`, which exists to compare against them.
 
 Notation: MC(j) = fraction of rollouts from the prefix `steps[:j]` that reach the right answer
 (j = 0: the problem alone). Step i is judged by MC(i + 1), the prefix that includes it.
@@ -45,8 +47,8 @@ Methods (`METHODS`; every result is converted to prefix semantics: the first ste
   {prefix, chosen, rejected, rates, counts} in meta `preferences`. Without completion texts
   (an `Outcome` with `completions=None`) nothing is pooled and there are no siblings.
 
-Terminal prefixes cost nothing: a prefix that already states an answer has a decided outcome
-(its first answer vs the gold value), so it is resolved here without a rollout and counted as
+Terminal prefixes cost nothing: a prefix that already states an answer (the task's
+`final_answer` is not None) has a decided outcome (that answer vs the gold answer), so it is resolved here without a rollout and counted as
 `terminal_prefixes`, not as rollouts.
 
 The compute bill of each record (meta `rollout_labels`): `rollouts` it paid for, `rollouts_used`
@@ -61,9 +63,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Generator, Mapping, Sequence
 
-from prmlab.data.arith.oracle import parse_step
-from prmlab.data.arith.problems import parse_problem
 from prmlab.data.record import Record, labels_from_first_error
+from prmlab.data.tasks import ARITH, Task
+from prmlab.data.tasks.arith import first_answer, gold_value
 from prmlab.errors import InputError
 from prmlab.metrics.labels import label_agreement
 
@@ -99,38 +101,29 @@ class Outcome:
 Complete = Callable[[list[Request]], list[Outcome]]
 
 
-# ---- outcome correctness ------------------------------------------------------------------
+# ---- outcome correctness of the arith task (kept for callers that name no task) ------------
 
 def gold_answer(problem: str) -> int:
-    """The value of the problem's target quantity; InputError when it is not an arith problem."""
-    try:
-        p = parse_problem(problem)
-    except ValueError as e:
-        raise InputError(f"rollout labels need a gold answer; not an arith problem: {e}") from None
-    return p.by_name()[p.target].value
+    """The value of the problem's target quantity; InputError when it is not an arith problem.
+
+    The arith task's gold answer as an int (`ARITH.gold_answer` gives it as a string)."""
+    return gold_value(problem)
 
 
 def final_answer(steps: Sequence[str]) -> int | None:
-    """The value of the first `answer = v` step, None when there is none."""
-    for s in steps:
-        parsed = parse_step(s)
-        if parsed is not None and parsed.kind == "answer":
-            return parsed.c
-    return None
+    """The value of the first `answer = v` step, None when there is none (`ARITH.final_answer`
+    as an int)."""
+    return first_answer(steps)
 
 
 def reached_gold(steps: Sequence[str], gold: int) -> bool:
-    """Did this (prefix + completion) reach the right final answer?
+    """Did this (prefix + completion) reach the right final answer (arith, gold value given)?
 
     >>> reached_gold(["bob = 23 + 7 = 30", "answer = 90"], 90), reached_gold(["answer = 9"], 90)
     (True, False)
     """
     a = final_answer(steps)
     return a is not None and a == gold
-
-
-def _terminal(steps: Sequence[str]) -> bool:
-    return final_answer(steps) is not None
 
 
 def _norm(s: str) -> str:
@@ -279,8 +272,13 @@ BILL_KEYS = ("rollouts", "rollouts_used", "terminal_prefixes", "tokens_generated
 
 
 def derive_labels(records: Sequence[Record], method: str, complete: Complete, *, k: int,
-                  threshold: float | None = None) -> tuple[list[Record], dict[str, Any]]:
+                  threshold: float | None = None,
+                  task: Task | None = None) -> tuple[list[Record], dict[str, Any]]:
     """Label every record with `method` from rollouts that `complete` draws.
+
+    `task` (default: arith) decides which prefixes are terminal and whether their answer is
+    right; `complete` decides the outcomes of the rollouts it draws (a `RolloutSampler` should
+    be built with the same task).
 
     All records advance in lock-step: each round gathers every record's pending requests into
     one `complete` call (one batched generation). Returns the relabelled records (meta
@@ -290,7 +288,7 @@ def derive_labels(records: Sequence[Record], method: str, complete: Complete, *,
     plans = [_plan(method, r, k, threshold) for r in records]
     bills = [dict.fromkeys(BILL_KEYS, 0) | {"rounds": 0} for _ in records]
     results: list[dict[str, Any] | None] = [None] * len(records)
-    golds: dict[str, int] = {}
+    task = ARITH if task is None else task
     asks: dict[int, list[tuple[int, int]]] = {}
 
     def advance(i: int, send: list[Outcome] | None) -> None:
@@ -311,11 +309,9 @@ def derive_labels(records: Sequence[Record], method: str, complete: Complete, *,
             bills[i]["rounds"] += 1
             answers[i] = [None] * len(wanted)
             for pos, (j, kk) in enumerate(wanted):
-                steps = rec.steps[:j]
-                if _terminal(steps):
-                    if rec.problem not in golds:
-                        golds[rec.problem] = gold_answer(rec.problem)
-                    ok = reached_gold(steps, golds[rec.problem])
+                answer = task.final_answer(rec.steps[:j])
+                if answer is not None:  # terminal: the outcome is decided
+                    ok = task.verify(rec.problem, answer)
                     answers[i][pos] = Outcome([ok] * kk, completions=[[] for _ in range(kk)])
                     bills[i]["terminal_prefixes"] += 1
                 else:

@@ -19,7 +19,8 @@ from prmlab.data.arith.problems import Difficulty, parse_problem
 from prmlab.data.arith.solutions import gold_steps
 from prmlab.data.record import Record
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
-from prmlab.models.generate import generate
+from prmlab.judges.progress import Progress, generation_progress
+from prmlab.models.generator import Generator, generator_for, n_tokens
 from prmlab.models.text import Codec
 from prmlab.training.loop import FitConfig, fit
 
@@ -73,18 +74,23 @@ def train_policy(cfg: PolicyConfig, base: str | Path, out_dir: str | Path, *,
 
 def sample_policy(model, codec: Codec, problems: Sequence[str], *, n_per_problem: int,
                   temperature: float, seed: int, max_new_tokens: int = 80, id_prefix: str = "sample",
-                  progress: bool = False) -> tuple[list[Record], dict[str, Any]]:
+                  progress: Progress = False,
+                  generator: Generator | None = None) -> tuple[list[Record], dict[str, Any]]:
     """`n_per_problem` sampled solutions per problem, labelled by the oracle, and a summary:
-    natural error rate, error-type mix, tokens generated."""
+    natural error rate, error-type mix, tokens generated. The solutions come from `generator`
+    when given, else from a `KVCacheGenerator` over `model` (256 prompts per batch)."""
+    generator = generator_for(model, generator, pad_id=codec.pad_id)
     prompts, owners = [], []
     for pi, text in enumerate(problems):
         for j in range(n_per_problem):
             prompts.append(codec.policy_prompt(text))
             owners.append((pi, j))
-    g = generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                 stop_ids=[codec.eos_id], pad_id=codec.pad_id, seed=seed, progress=progress)
+    with generation_progress(progress, "sample") as on_progress:
+        samples = generator.generate(prompts, max_new_tokens=max_new_tokens,
+                                     temperature=temperature, stop_ids=[codec.eos_id], seed=seed,
+                                     progress=on_progress)
     records = []
-    for (pi, j), seq in zip(owners, g.sequences):
+    for (pi, j), seq in zip(owners, (s.ids for s in samples)):
         # The canonical record has no empty steps: an empty generated step is kept, visibly, as
         # "(empty)", which the oracle calls unparseable.
         steps = [s if s.strip() else "(empty)" for s in codec.split_steps(seq)] or ["(empty)"]
@@ -100,5 +106,5 @@ def sample_policy(model, codec: Codec, problems: Sequence[str], *, n_per_problem
                "answer_accuracy": sum(bool(r.answer_correct) for r in records) / max(1, n),
                "right_answer_wrong_process": sum(bool(r.answer_correct) and r.first_error != -1 for r in records) / max(1, n),
                "error_types": dict(reasons.most_common()),
-               "generated_tokens": g.n_generated_tokens, "prompt_tokens": g.n_prompt_tokens}
+               "generated_tokens": n_tokens(samples), "prompt_tokens": sum(len(p) for p in prompts)}
     return records, summary

@@ -2,8 +2,12 @@
 
 `RolloutSampler(model, codec)(requests)` continues every requested prefix (problem + the first
 `n_prefix` steps, each followed by the step-end marker, exactly as the policy was trained) until
-end of sequence, and says per rollout whether the first `answer = v` of prefix + completion is
-the problem's gold value (`supervision.rollouts.reached_gold`; no oracle step labels).
+end of sequence, and says per rollout whether prefix + completion reached the right final
+answer: `is_solved(task, problem, steps)` of `prmlab.data.tasks` (default task: arith, where
+the first `answer = v` must state the problem's gold value; no oracle step labels).
+
+The rollouts come from a `Generator` (`prmlab.models.generator`): `generator=` when given (a
+server backend, a stub), else a `KVCacheGenerator` over `model` with `batch_size`.
 
 What "reuse" means here, concretely:
 
@@ -31,9 +35,11 @@ import dataclasses
 import time
 from typing import Any, Sequence
 
-from prmlab.models.generate import generate
+from prmlab.data.tasks import ARITH, Task, is_solved
+from prmlab.judges.progress import Progress, generation_progress
+from prmlab.models.generator import Generator, generator_for, n_tokens
 from prmlab.models.text import Codec
-from prmlab.supervision.rollouts import Outcome, Request, gold_answer, reached_gold
+from prmlab.supervision.rollouts import Outcome, Request
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,13 +51,15 @@ class Rollout:
 
 class RolloutSampler:
     def __init__(self, model, codec: Codec, *, temperature: float = 1.0, max_new_tokens: int = 80,
-                 seed: int = 0, batch_size: int = 256, progress: bool = False):
+                 seed: int = 0, batch_size: int = 256, progress: Progress = False,
+                 generator: Generator | None = None, task: Task | None = None):
         self.model, self.codec = model, codec
         self.temperature, self.max_new_tokens = temperature, max_new_tokens
         self.seed, self.batch_size, self.progress = seed, batch_size, progress
+        self.generator = generator_for(model, generator, batch_size=batch_size, pad_id=codec.pad_id)
+        self.task = ARITH if task is None else task
         self._streams: dict[tuple[int, ...], list[Rollout]] = {}
         self._charged: dict[tuple[int, ...], int] = {}  # prompt -> rollouts charged this run
-        self._golds: dict[str, int] = {}
         self.stats: dict[str, Any] = {"calls": 0, "requests": 0, "unique_prompts": 0,
                                       "rollouts_drawn": 0, "tokens_generated": 0,
                                       "tokens_processed": 0, "seconds": 0.0}
@@ -63,11 +71,6 @@ class RolloutSampler:
     def prompt(self, req: Request) -> list[int]:
         ids, _ = self.codec.solution(req.record.problem, req.prefix_steps)
         return ids
-
-    def _gold(self, problem: str) -> int:
-        if problem not in self._golds:
-            self._golds[problem] = gold_answer(problem)
-        return self._golds[problem]
 
     def __call__(self, requests: Sequence[Request]) -> list[Outcome]:
         keys = [tuple(self.prompt(r)) for r in requests]
@@ -81,24 +84,26 @@ class RolloutSampler:
         prompts = [list(key) for key, m in todo for _ in range(m)]
         if prompts:
             t0 = time.perf_counter()
-            g = generate(self.model, prompts, max_new_tokens=self.max_new_tokens,
-                         temperature=self.temperature, stop_ids=[self.codec.eos_id],
-                         pad_id=self.codec.pad_id, seed=self.seed * 1_000_003 + self.stats["calls"],
-                         batch_size=self.batch_size, progress=self.progress)
+            with generation_progress(self.progress, "rollouts") as on_progress:
+                samples = self.generator.generate(
+                    prompts, max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+                    stop_ids=[self.codec.eos_id], seed=self.seed * 1_000_003 + self.stats["calls"],
+                    progress=on_progress)
             self.stats["seconds"] += time.perf_counter() - t0
             self.stats["calls"] += 1
             self.stats["rollouts_drawn"] += len(prompts)
-            self.stats["tokens_generated"] += g.n_generated_tokens
-            self.stats["tokens_processed"] += g.n_prompt_tokens
-            seqs = iter(g.sequences)
+            self.stats["tokens_generated"] += n_tokens(samples)
+            self.stats["tokens_processed"] += sum(len(p) for p in prompts)
+            seqs = iter(samples)
             for key, m in todo:
                 req = first[key]
-                gold = self._gold(req.record.problem)
+                self.task.gold_answer(req.record.problem)  # InputError for a problem without one
                 stream = self._streams.setdefault(key, [])
                 for _ in range(m):
-                    seq = next(seqs)
+                    seq = next(seqs).ids
                     steps = self.codec.split_steps(seq)
-                    stream.append(Rollout(steps, reached_gold(req.prefix_steps + steps, gold), len(seq)))
+                    ok = is_solved(self.task, req.record.problem, req.prefix_steps + steps)
+                    stream.append(Rollout(steps, ok, len(seq)))
         self.stats["requests"] += len(requests)
         self.stats["unique_prompts"] = len(self._streams)
         out = []
