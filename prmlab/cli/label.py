@@ -108,6 +108,9 @@ def label_command(
     quality_ks: str = typer.Option("1,2,4,8", "--quality-ks", help="K values of the sweep."),
     quality_methods: str = typer.Option("all", "--quality-methods", help="Methods of the sweep "
                                         "(comma list or all)."),
+    task_spec: str = typer.Option("arith", "--task", help="What a right answer is: arith, or a "
+                                  ".jsonl/.json file of problems with gold answers (GSM8K, "
+                                  "MATH500; checked by math-verify)."),
     consensus: Optional[Path] = typer.Option(None, "--consensus", help="A judge's samples.jsonl: keep "
                                              "solutions where its first error agrees."),
 ) -> None:
@@ -128,14 +131,19 @@ def label_command(
     records = read_any(data, fmt)
     if limit is not None:
         records = records[:limit]
-    check_gold(records, str(data))
+    from prmlab.data.tasks import load_task
+
+    task = load_task(task_spec)
+    if quality and task.step_oracle is None:
+        raise InputError(f"--quality compares with a step oracle; task {task.name!r} has none")
+    check_gold(records, task, str(data))
 
     t0 = time.perf_counter()
     model, codec = load_model(policy, "causal"), load_codec(policy)
     sampler = RolloutSampler(model, codec, temperature=temperature, max_new_tokens=max_new_tokens,
-                             seed=seed, batch_size=batch_size, progress=True)
+                             seed=seed, batch_size=batch_size, progress=True, task=task)
     sampler.begin_run()
-    labelled, summary = derive_labels(records, method, sampler, k=k, threshold=threshold)
+    labelled, summary = derive_labels(records, method, sampler, k=k, threshold=threshold, task=task)
     wall = time.perf_counter() - t0
     write_jsonl(out, (r.to_dict() for r in labelled))
     summary.update(data=str(data), policy=str(policy), seed=seed, temperature=temperature,
@@ -156,7 +164,8 @@ def label_command(
 
     if quality:
         qual = quality_study(records, labelled, sampler, method=method, k=k,
-                             threshold=threshold, main_threshold=summary["threshold"], methods=methods, ks=ks, judge=judge)
+                             threshold=threshold, main_threshold=summary["threshold"], methods=methods, ks=ks, judge=judge,
+                             task=task)
         rows = qual["rows"]
         qpath, ppath = sibling(out, ".quality.json"), sibling(out, ".quality.png")
         write_json(qpath, qual)

@@ -13,29 +13,34 @@ from typing import Any, Mapping, Sequence
 
 from prmlab.data.record import Record
 from prmlab.errors import InputError
-from prmlab.supervision.rollouts import consensus_filter, derive_labels, gold_answer, label_quality
+from prmlab.data.tasks import Task
+from prmlab.supervision.rollouts import consensus_filter, derive_labels, label_quality
 
 QUALITY_NOTE = ("quality of rollout labels against the oracle's labels of the same solutions; "
                 "tokens_generated is each run's own bill (a run alone would cost that); rollouts "
                 "are reused across K and methods, so a larger K extends a smaller one's draws")
 
 
-def check_gold(records: Sequence[Record], path: str) -> None:
-    """Fail before loading anything when a record's gold answer cannot be read."""
+def check_gold(records: Sequence[Record], task: Task, path: str) -> None:
+    """Fail before loading anything when the task does not know a record's gold answer."""
     for r in records:
         try:
-            gold_answer(r.problem)
+            task.gold_answer(r.problem)
         except InputError as e:
             raise InputError(f"record {r.id!r}: {e.message}", path=path) from None
 
 
 def quality_study(records: Sequence[Record], labelled: Sequence[Record], sampler, *, method: str,
                   k: int, threshold: float | None, main_threshold: float | None, methods: Sequence[str], ks: Sequence[int],
-                  judge: Mapping[str, int | None] | None = None) -> dict[str, Any]:
+                  judge: Mapping[str, int | None] | None = None,
+                  task: Task | None = None) -> dict[str, Any]:
     """Every method in `methods` at every K in `ks` (besides `method` at `k`, already derived as
     `labelled`, read at `main_threshold`) against the oracle labels of `records`; the judge-consensus subset beside them
     when `judge` ({id: predicted first error}) is given."""
     from prmlab.data.arith.generate import relabel
+
+    if task is not None and task.name != "arith":
+        raise InputError(f"the quality study needs a step oracle; task {task.name!r} has none")
 
     oracle = [relabel(r) for r in records]  # the oracle enters here, for evaluation only
     main_row = {"method": method, "k": k, "threshold": main_threshold, "main": True,
@@ -47,7 +52,7 @@ def quality_study(records: Sequence[Record], labelled: Sequence[Record], sampler
                 continue
             sampler.begin_run()
             d, _ = derive_labels(records, m, sampler, k=kk,
-                                 threshold=threshold if m == method else None)
+                                 threshold=threshold if m == method else None, task=task)
             rows.append({"method": m, "k": kk,
                          "threshold": d[0].meta["rollout_labels"]["threshold"] if d else None,
                          "main": False, **label_quality(d, oracle)})
