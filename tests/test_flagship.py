@@ -226,3 +226,29 @@ def test_base_key_ignores_the_snapshot_step_but_not_the_corpus():
     assert a.model_copy(update={"verdicts": not a.verdicts}).key() != a.key()  # another corpus
     assert a.model_copy(update={"hard_checks": 0}).key() != a.key()
     assert a.model_copy(update={"drills": a.drills + 1}).key() != a.key()
+
+
+def test_load_judge_takes_a_generator(smoke_run):
+    """A loaded generative judge and the zero-label judge write their tokens through the given
+    generator (the seam a server backend plugs into), not the checkpoint's engine."""
+    from prmlab.judges.load import load_judge
+    from prmlab.models.checkpoint import load_codec
+    from prmlab.models.generator import Sample
+
+    _, out, _ = smoke_run
+    folder = out / "cells" / "generative-N8-s0" / "judge"
+    codec = load_codec(folder)
+    calls = []
+
+    class Bad:
+        def generate(self, prompts, *, max_new_tokens, watch_ids=None, **kw):
+            calls.append(len(prompts))
+            return [Sample([codec.bad_id], None, [[0.1, 0.9]] if watch_ids is not None else None)
+                    for _ in prompts]
+
+    from prmlab.data.arith.generate import iter_records
+    from prmlab.data.arith.problems import Difficulty
+
+    recs = list(iter_records(3, 5, Difficulty()))
+    scores = load_judge(str(folder), generator=Bad()).score(recs)
+    assert calls and all(s == pytest.approx(0.1) for r in scores for s in r.step_scores)

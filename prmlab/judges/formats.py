@@ -42,7 +42,7 @@ Head = Literal["token", "causal"]
 LearnsFrom = Literal["step labels", "outcome", "verification chains", "verdicts"]
 
 # Options of generation only: a head judge reads one forward pass and ignores them.
-GENERATION_OPTIONS = frozenset({"k", "temperature", "seed", "progress", "max_new_tokens"})
+GENERATION_OPTIONS = frozenset({"k", "temperature", "seed", "progress", "max_new_tokens", "generator"})
 
 
 @dataclasses.dataclass(frozen=True)

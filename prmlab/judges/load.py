@@ -12,7 +12,11 @@ from prmlab.models.checkpoint import load_codec, load_model, read_info
 
 
 def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed: int = 0,
-               zero_label: bool = False, trust_remote_code: bool = False, progress: bool = False):
+               zero_label: bool = False, trust_remote_code: bool = False, progress: bool = False,
+               generator=None):
+    """`generator` (a `prmlab.models.generator.Generator`, e.g. a server backend) writes the
+    tokens of a generative or zero-label judge; None: the checkpoint's own KV-cache engine."""
+    gen = {} if generator is None else {"generator": generator}
     if spec.startswith("baseline:"):  # k, temperature and progress do not apply
         kind = spec.split(":", 1)[1]
         if kind not in BASELINES:
@@ -27,7 +31,7 @@ def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed:
     fmt = info.get("format")
     if zero_label or info.get("kind") == "base":
         model = load_model(path, "causal", trust_remote_code=trust_remote_code)
-        return ZeroLabelJudge(model, codec, progress=progress)
+        return ZeroLabelJudge(model, codec, progress=progress, **gen)
     jf = JUDGE_FORMATS.get(fmt) if isinstance(fmt, str) else None
     if jf is None:
         raise InputError(f"checkpoint is not a prmlab judge (prmlab.json format={fmt!r}; judge "
@@ -36,4 +40,4 @@ def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed:
     if temperature is None:
         temperature = 0.0 if k == 1 else 0.7  # one greedy rationale, or K sampled ones
     # k, temperature, seed and progress apply to generation; a head judge ignores them
-    return jf.make(model, codec, k=k, temperature=temperature, seed=seed, progress=progress)
+    return jf.make(model, codec, k=k, temperature=temperature, seed=seed, progress=progress, **gen)
