@@ -73,7 +73,7 @@ def make_run(root: Path, *, extra_seed: bool = True) -> Path:
     write(out / "config.json", {"config": config, "command": ["prmlab", "run", "--out", "run"],
                                 "git_revision": "abc123", "versions": {"python": "3.11", "numpy": "2"}})
     write(out / "artifacts.json", {
-        "base": "/cache/base/x", "policy": "/cache/policy/y",
+        "base": "/cache/base/x", "policy": "/cache/policy/y", "policy_init": "/cache/base/x",
         "base_report": {"worked_exact": 0.97, "copy_exact": 0.99, "recompute_exact": 0.9,
                         "marks_exact": 0.96, "check_exact": 0.93, "params": 1234567,
                         "tokens": 5000000, "seconds": 321.5, "meets_bar": True, "bar": 0.95},

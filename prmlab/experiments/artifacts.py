@@ -7,9 +7,6 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from prmlab.atomic import write_json, write_jsonl
 from prmlab.data.arith.generate import iter_records
@@ -17,6 +14,7 @@ from prmlab.data.jsonl import read_records
 from prmlab.data.record import Record
 from prmlab.errors import InputError
 from prmlab.experiments.config import RunConfig, config_key
+from prmlab.experiments.records import RunArtifacts
 from prmlab.models.checkpoint import load_codec, load_model, read_info
 from prmlab.training.base import snapshot_path, train_base
 from prmlab.training.base_health import base_warnings
@@ -54,18 +52,6 @@ class Artifacts:
     policy_init: Path
     data: DataSets
     data_folder: Path
-
-
-class RunArtifacts(BaseModel):
-    """`OUT/artifacts.json`: where the shared inputs came from, for the report."""
-
-    model_config = ConfigDict(extra="forbid")
-    base: str
-    policy: str
-    policy_init: str
-    base_report: dict[str, Any] | None
-    data: dict[str, int]
-    data_summary: dict[str, Any]
 
 
 def build_base(cfg: RunConfig, cache: Path, ui) -> Path:

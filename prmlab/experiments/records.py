@@ -221,6 +221,30 @@ class BonCell(_Strict):
     provenance: Provenance | None = None
 
 
+class DataSummary(_Strict):
+    """Sampling statistics of one policy-sampled set (`training.policy.sample_policy`)."""
+
+    n: int | None = None
+    natural_error_rate: float | None = None
+    answer_accuracy: float | None = None
+    right_answer_wrong_process: float | None = None
+    error_types: dict[str, int] = Field(default_factory=dict)
+    generated_tokens: int | None = None
+    prompt_tokens: int | None = None
+
+
+class RunArtifacts(_Strict):
+    """`OUT/artifacts.json`: where a sweep's shared inputs came from, for the report. The base's
+    probe report is free-form: its probes change with the check format."""
+
+    base: str
+    policy: str
+    policy_init: str
+    base_report: dict[str, Any] | None
+    data: dict[str, int]
+    data_summary: dict[str, DataSummary]
+
+
 CellRecord = Annotated[Union[BaselineCell, ZeroLabelCell, JudgeCell, TTSCell, BonCell],
                        Field(discriminator="kind")]
 CELL_KINDS = ("baseline", "zero-label", "judge", "tts", "bon")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from prmlab.experiments.records import RunArtifacts
 from prmlab.metrics.aggregate import AGGREGATIONS
 from prmlab.reports.headline import DISC, GEN, _pts
 from prmlab.reports.load import (DIRECTIONS, EVAL_SETS, METRICS, Cell, Group, combine, mean_of,
@@ -286,14 +287,14 @@ DATA_SETS = (("pool_policy", "labelled pool (policy part)"), ("eval_policy", "po
              ("bon", "best-of-N"))
 
 
-def data_tables(art: Mapping[str, Any]) -> list[Table]:
+def data_tables(art: RunArtifacts) -> list[Table]:
     out = []
-    sizes = art.get("data") or {}
+    sizes = art.data
     if sizes:
         known = ("pool", "dev", "eval_policy", "eval_injected", "bon")
         keys = [k for k in known if k in sizes] + sorted(k for k in sizes if k not in known)
         out.append(Table(["set", "solutions"], [[k, fmt_int(sizes[k])] for k in keys], right=(1,)))
-    summ = art.get("data_summary") or {}
+    summ = art.data_summary
     sets = [(k, n) for k, n in DATA_SETS if k in summ] + [(k, k) for k in sorted(summ)
                                                           if k not in dict(DATA_SETS)]
     if sets:
@@ -302,22 +303,22 @@ def data_tables(art: Mapping[str, Any]) -> list[Table]:
                   ("right_answer_wrong_process", "right answer, wrong process", fmt_num),
                   ("generated_tokens", "generated tokens", fmt_int),
                   ("prompt_tokens", "prompt tokens", fmt_int))
-        rows = [[name] + [fmt(summ[k].get(key)) for k, _ in sets] for key, name, fmt in fields]
+        rows = [[name] + [fmt(getattr(summ[k], key)) for k, _ in sets] for key, name, fmt in fields]
         out.append(Table([""] + [n for _, n in sets], rows,
                          ["Natural error rate: share of sampled solutions with a wrong step."],
                          right=tuple(range(1, len(sets) + 1))))
         types: dict[str, int] = {}
         for k, _ in sets:
-            for r, cnt in (summ[k].get("error_types") or {}).items():
-                types[r] = types.get(r, 0) + int(cnt)
+            for r, cnt in summ[k].error_types.items():
+                types[r] = types.get(r, 0) + cnt
         order = sorted(types, key=lambda r: (-types[r], r))
         rows = []
         for r in order:
             row = [r]
             for k, _ in sets:
-                et = summ[k].get("error_types") or {}
-                tot = sum(int(v) for v in et.values())
-                cnt = int(et.get(r, 0))
+                et = summ[k].error_types
+                tot = sum(et.values())
+                cnt = et.get(r, 0)
                 row.append(f"{cnt} ({100 * cnt / tot:.1f}%)" if tot else "—")
             rows.append(row)
         if rows:

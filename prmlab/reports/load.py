@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from pydantic import ValidationError
+
 from prmlab.errors import InputError
 from prmlab.experiments.records import (CELL_KINDS, EVAL_SETS, GOLD, BaselineCell, BonCell,
-                                        JudgeCell, TTSCell, ZeroLabelCell, record_from_dict)
+                                        JudgeCell, RunArtifacts, TTSCell, ZeroLabelCell,
+                                        record_from_dict)
 
 METRICS = ("f1", "acc_err", "acc_cor", "auroc", "ece")
 DIRECTIONS = {"f1": "higher", "acc_err": "higher", "acc_cor": "higher", "auroc": "higher",
@@ -60,7 +63,7 @@ class Run:
     out: Path
     config: dict[str, Any]  # the RunConfig dump (its schema lives above torch-free code)
     provenance: dict[str, Any]  # command, git_revision, versions (from config.json)
-    artifacts: dict[str, Any]  # {} when artifacts.json is absent
+    artifacts: RunArtifacts | None  # None when artifacts.json is absent
     cells: list[Cell]  # finished cells, sorted by id
     unfinished: list[str] = field(default_factory=list)  # cell folders without cell.json
 
@@ -102,9 +105,14 @@ def load_run(out_dir: str | Path) -> Run:
     config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
     prov = {k: v for k, v in raw.items() if k != "config"}
     art_path = out / "artifacts.json"
-    artifacts = _read_json(art_path) if art_path.is_file() else {}
-    if not isinstance(artifacts, dict):
-        artifacts = {}
+    artifacts = None
+    if art_path.is_file():
+        try:
+            artifacts = RunArtifacts.model_validate(_read_json(art_path))
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise InputError(f"artifacts.json does not match its schema: {err['msg']}", path=str(art_path),
+                             field=".".join(str(x) for x in err["loc"]) or None) from None
     cells, unfinished = [], []
     cells_dir = out / "cells"
     if cells_dir.is_dir():

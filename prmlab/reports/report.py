@@ -28,7 +28,7 @@ from prmlab.training.base_health import base_warnings
 
 def base_caveats(run: Run) -> list[str]:
     """The base's own warnings, beside the headline: they bound every number below it."""
-    rep = run.artifacts.get("base_report")
+    rep = run.artifacts.base_report if run.artifacts else None
     return [f"Warning: {w}" for w in base_warnings(rep)] if isinstance(rep, dict) else []
 
 
@@ -68,10 +68,10 @@ def _blocks(s: Summary, figs: Sequence[tuple[str, str, bytes]], head: str,
         b += [("h2", "Verifier test-time scaling"), ("table", tts_table(s.tts))]
     if s.bon is not None:
         b += [("h2", "Best-of-N")] + [("table", t) for t in bon_tables(s, s.bon)]
-    rep = run.artifacts.get("base_report")
-    if isinstance(rep, dict) and rep:
-        b += [("h2", "Base model"), ("table", base_table(rep, run.artifacts.get("policy_init")))]
-    dts = data_tables(run.artifacts)
+    art = run.artifacts
+    if art is not None and art.base_report:
+        b += [("h2", "Base model"), ("table", base_table(art.base_report, art.policy_init))]
+    dts = data_tables(art) if art is not None else []
     if dts:
         b += [("h2", "Data")] + [("table", t) for t in dts]
     b += [("h2", "Cells"), ("table", cells_table(s))]
