@@ -353,7 +353,8 @@ def base_report(path: str | Path, *, log: Callable[[str], None] = print) -> dict
     except ValidationError as e:
         err = e.errors()[0]
         raise InputError(f"cannot probe this base again: its saved config does not parse "
-                         f"({'.'.join(map(str, err['loc']))}: {err['msg']})", path=str(path)) from None
+                         f"({'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')})",
+                         path=str(path)) from None
     d = cfg.difficulty.build()
     log(f"base: its health probes predate probe version {PROBE_VERSION}; probing it again "
         "(the weights stay)")
