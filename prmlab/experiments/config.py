@@ -87,7 +87,7 @@ class TTSConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     enabled: bool = Field(True, description="run the test-time-scaling cell (needs the generative format)")
-    budget: Count | None = Field(None, description="the judge's label budget (none: the largest of budgets)")
+    budget: Count | None = Field(None, description="the judge's label budget (null: the largest of budgets)")
     ks: list[Count] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1,
                             description="numbers of sampled rationales K to average")
     temperature: Temperature = Field(0.7, description="sampling temperature of the rationales")
@@ -117,7 +117,7 @@ class LabelFreeConfig(BaseModel):
                                description=f"labelling methods ({', '.join(METHODS)}; empty: none)")
     formats: list[str] = Field(default_factory=lambda: ["generative", "discriminative"],
                                description="judge formats trained on the derived labels")
-    n_solutions: Count | None = Field(None, description="pool solutions relabelled (none: the largest of budgets)")
+    n_solutions: Count | None = Field(None, description="pool solutions relabelled (null: the largest of budgets)")
     k: Count = Field(4, description="rollouts per prefix")
 
     @field_validator("methods")

@@ -89,7 +89,7 @@ class BaseConfig(BaseModel):
     # The flagship's policy starts from this weaker model of the same family (saved beside the
     # base as `<out>-step<N>`, before the base itself). It does not change the base's weights.
     snapshot_step: int | None = Field(600, ge=1, json_schema_extra=NOT_IN_KEY,
-                                      description="also keep the weights at this step (none: no snapshot)")
+                                      description="also keep the weights at this step (null: no snapshot)")
     # bf16 stays on explicitly: the cached bases were trained so (same speed either way here).
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         lr=2e-3, warmup_steps=100, batch_size=32, max_steps=2000, min_lr_ratio=0.05,

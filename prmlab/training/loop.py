@@ -40,19 +40,19 @@ class FitConfig(BaseModel):
     grad_accum: int = Field(1, ge=1, description="micro-batches accumulated per optimizer step")
     max_steps: int = Field(1000, ge=0, description="optimizer steps at most")
     max_epochs: float | None = Field(None, gt=0, allow_inf_nan=False,
-                                     description="caps steps at this many passes over small data sets (none: no cap)")
+                                     description="caps steps at this many passes over small data sets (null: no cap)")
     min_steps: int = Field(0, ge=0, description="steps before the epoch cap or patience may stop training")
     eval_every: int = Field(50, ge=1, description="steps between dev evaluations (where the caller evaluates)")
-    patience: int | None = Field(None, ge=1, description="dev evaluations without improvement before stopping (none: never)")
-    bf16: bool | None = Field(None, description="bf16 autocast; none: where it pays (see `bf16_pays`)")
+    patience: int | None = Field(None, ge=1, description="dev evaluations without improvement before stopping (null: never)")
+    bf16: bool | None = Field(None, description="bf16 autocast; null: where it pays (see `bf16_pays`)")
     grad_clip: float = Field(1.0, ge=0, allow_inf_nan=False, description="gradient-norm clip (0: none)")
     seed: int = Field(0, ge=0, description="seeds the order of the examples")
-    max_time_s: float | None = Field(None, gt=0, description="stop after this many seconds (none: no limit)")
+    max_time_s: float | None = Field(None, gt=0, description="stop after this many seconds (null: no limit)")
     # None: cosine decay from the end of warmup to the last step. N: the lr stays at its peak
     # until the last N steps, then decays (warmup-stable-decay), for skills that appear late in
     # a plateau (measurements: see dev/LOG.md).
     decay_steps: int | None = Field(None, ge=1, json_schema_extra=DEFAULT_OFF,
-                                    description="decay the learning rate over the last N steps only (none: cosine from warmup)")
+                                    description="decay the learning rate over the last N steps only (null: cosine from warmup)")
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
