@@ -2,6 +2,9 @@
 
 Every section owns its defaults (the base, the policy and the judges' configs live beside the
 code that uses them); a preset only says what differs. Unknown keys are rejected everywhere.
+Every field carries a one-line description (`prmlab config show` prints them), and a config is
+checked completely when it is resolved, before any work starts: ranges (strict types: a bool is
+not a number), non-empty lists, known names, budgets within the labelled pool, one preset.
 """
 
 from __future__ import annotations
