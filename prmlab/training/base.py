@@ -49,7 +49,7 @@ PROBE_VERSION = 2
 class DifficultyConfig(BaseModel):
     """The problems the base (and the policy, and every data set) is drawn from."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     min_steps: int = Field(2, description="fewest steps a problem's solution takes (1..8)")
     max_steps: int = Field(3, description="most steps a problem's solution takes (min_steps..8)")
     digits: int = Field(2, description="digits of given numbers and constants (1..4)")
@@ -72,7 +72,8 @@ class DifficultyConfig(BaseModel):
 class BaseConfig(BaseModel):
     """Pretraining of the base: its corpus, size and schedule."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: a bool is not a number here (`n_problems: true` is an error, not 1).
+    model_config = ConfigDict(extra="forbid", strict=True)
     preset: str = Field("small", description="model size preset (models/presets.py: tiny, small, medium)")
     difficulty: DifficultyConfig = Field(default_factory=DifficultyConfig,
                                          description="the problems of the corpus and of everything after it")
