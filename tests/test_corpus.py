@@ -1,5 +1,5 @@
 """The base's pretraining corpus: deterministic, check verdicts follow the check's own marks,
-and the token stream of a check document ends with that verdict only when asked."""
+and the token stream of a check document stops before any verdict (no label enters it)."""
 
 from prmlab.data.arith.corpus import iter_corpus
 from prmlab.data.arith.teacher import verdict_from_text
@@ -20,20 +20,27 @@ def test_check_verdicts_are_the_rule_applied_to_their_own_marks():
     assert 0.2 < sum(not d.ok for d in docs) / len(docs) < 0.8
 
 
-def test_check_document_tokens_end_with_the_verdict_only_when_asked():
+def test_check_documents_stop_before_the_verdict():
     codec = arith_codec()
     bad = next(d for d in iter_corpus(50, 0, hard_checks=2) if d.kind == "check" and not d.ok)
-    good = next(d for d in iter_corpus(50, 0) if d.kind == "check" and d.ok)
     body = codec.check_prompt(bad.problem, bad.steps) + codec.encode(bad.check)
     assert doc_ids(codec, bad) == body + [codec.eos_id]
-    assert doc_ids(codec, bad, verdicts=True) == body + [codec.bad_id, codec.eos_id]
-    assert doc_ids(codec, good, verdicts=True)[-2:] == [codec.ok_id, codec.eos_id]
-    sol = next(d for d in iter_corpus(5, 0) if d.kind == "solution")
-    assert doc_ids(codec, sol, verdicts=True) == doc_ids(codec, sol)  # solutions carry no verdict
-    blocks = packed_blocks(codec, iter_corpus(30, 0, hard_checks=2), 64, verdicts=True)
+    blocks = packed_blocks(codec, iter_corpus(30, 0, hard_checks=2), 64)
     stream = [t for b in blocks for t in b["input_ids"]]
-    assert codec.bad_id in stream and codec.ok_id in stream
+    assert codec.bad_id not in stream and codec.ok_id not in stream
     assert all(len(b["input_ids"]) == 64 for b in blocks)
+
+
+def test_the_removed_verdicts_option_reads_as_off_in_saved_configs_and_is_refused_on():
+    import pytest
+    from pydantic import ValidationError
+
+    from prmlab.training.base import BaseConfig
+
+    # Every cached base's prmlab.json holds `verdicts: false`: it parses, as the same base.
+    assert BaseConfig.model_validate({"verdicts": False}).key() == BaseConfig().key() == "c21be9b4856d9531"
+    with pytest.raises(ValidationError, match="base.verdicts was removed"):
+        BaseConfig.model_validate({"verdicts": True})
 
 
 def test_hard_checks_follow_the_error_types_asked_for():
@@ -70,15 +77,23 @@ def test_slip_probes_are_checks_the_teacher_flags():
     sets = probe_sets(Difficulty(), seed=0, n=40)
     assert len(sets["slips"]) == 40
     assert all(verdict_from_text(want) is False for _, _, want in sets["slips"])
-    # The probes' problems, prefixes and worked lines are what they were before the slips and
-    # before the marked claim (the same digest from the code before it), so bases
-    # probed before and after are probed on the same steps.
+    # The check probes' problems and prefixes and the worked lines are what they were before
+    # the slips, the marked claim and the probe streams' move (probe version 2: the same digest
+    # from the code before it), so bases probed before and after are probed on the same steps.
     import hashlib
     import json
-    blob = json.dumps([[c[:2] for c in sets["checks"]], [c[:2] for c in sets["hard"]],
-                       sets["worked"]]).encode()
-    assert hashlib.sha256(blob).hexdigest()[:16] == "46cf4d8aa122e62a"
+    blob = json.dumps([[c[:2] for c in sets["checks"]], sets["worked"]]).encode()
+    assert hashlib.sha256(blob).hexdigest()[:16] == "0a617e3f38cfe727"
     assert sum(verdict_from_text(want) is False for _, _, want in sets["checks"]) < 40
+    # The hard-type and slip probes draw their own problems (prmlab/seeds.py), not the policy's
+    # training problems (policy.seed = 1 at base.seed = 1) nor the labelled pool's.
+    from prmlab.data.arith.generate import iter_records
+    for base_seed, policy_seed in ((0, 1), (1, 1)):
+        probes = probe_sets(Difficulty(), seed=base_seed, n=40)
+        policy = {r.problem for r in iter_records(40, 20_000_000 + policy_seed, error_rate=0.0)}
+        pool = {r.problem for r in iter_records(40, 40_000_000 + base_seed, error_rate=0.0)}
+        assert not {p for p, _, _ in probes["hard"]} & policy
+        assert not {p for p, _, _ in probes["slips"]} & pool
 
 
 def test_comparison_drills_mark_each_field_independently_and_leave_the_rest_of_the_corpus():

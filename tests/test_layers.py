@@ -13,7 +13,7 @@ from pathlib import Path
 
 LAYERS = ["data", "metrics", "supervision", "models", "judges", "training", "evaluation",
           "experiments", "reports", "cli"]
-HELPERS = ["atomic", "errors", "provenance"]
+HELPERS = ["atomic", "errors", "keys", "provenance", "seeds"]
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "prmlab"
 NO_TORCH = ["metrics", "evaluation", "reports"]

@@ -37,6 +37,9 @@ def _register() -> None:
     from prmlab.cli import run as run_cli
 
     run_cli.register(app)  # `run`: the flagship experiment
+    from prmlab.cli import config as config_cli
+
+    config_cli.register(app)  # `config show`: the resolved config, with descriptions
     from prmlab.cli import report as report_cli
 
     report_cli.register(app)  # `report OUT`

@@ -2,83 +2,239 @@
 
 Every section owns its defaults (the base, the policy and the judges' configs live beside the
 code that uses them); a preset only says what differs. Unknown keys are rejected everywhere.
+Every field carries a one-line description (`prmlab config show` prints them), and a config is
+checked completely when it is resolved, before any work starts: ranges (strict types: a bool is
+not a number), non-empty lists, known names, budgets within the labelled pool, one preset.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prmlab.errors import InputError
-from prmlab.judges.formats import JudgeFormatName
+from prmlab.judges.baselines import BASELINES
+from prmlab.keys import content_key
+from prmlab.seeds import check_config_seed
+from prmlab.supervision.rollouts import METHODS
 from prmlab.training.base import BaseConfig
-from prmlab.training.judges import JudgeConfig
+from prmlab.training.judges import FORMATS, JudgeConfig
 from prmlab.training.policy import PolicyConfig
 
 
+class FieldError(ValueError):
+    """A cross-field check that names the field it is about (`resolve_config` puts it in the
+    one-line message: "field budgets: ...")."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _seeds_in_span(v: int) -> int:
+    return check_config_seed(v, "seed")
+
+
+Temperature = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=1)]  # strict models: a bool is not a count
+
+
+def _unique(v: list, what: str) -> list:
+    dup = sorted({x for x in v if v.count(x) > 1}, key=str)
+    if dup:
+        raise ValueError(f"{what} repeats {', '.join(map(str, dup))}")
+    return v
+
+
 class DataConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    pool_policy_problems: int = 300  # labelled pool: policy samples (natural errors) ...
-    pool_samples_per_problem: int = 2
-    pool_injected: int = 600  # ... plus injected-error solutions
-    dev_policy_problems: int = 60  # labelled dev split (model selection), same mix
-    dev_injected: int = 120
-    eval_policy_problems: int = 150  # evaluation: policy samples on fresh problems
-    eval_samples_per_problem: int = 2
-    eval_injected: int = 200  # evaluation: injected errors, reported separately
-    temperature: float = 1.0  # policy sampling temperature
-    seed: int = 0
+    """The labelled pool, the dev split and the evaluation sets the policy's samples make."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    pool_policy_problems: int = Field(300, ge=0, description="labelled pool: problems the policy samples (natural errors)")
+    pool_samples_per_problem: int = Field(2, ge=1, description="samples per pool (and dev) problem")
+    pool_injected: int = Field(600, ge=0, description="labelled pool: injected-error solutions")
+    dev_policy_problems: int = Field(60, ge=0, description="dev split (model selection): policy-sampled problems")
+    dev_injected: int = Field(120, ge=0, description="dev split: injected-error solutions")
+    eval_policy_problems: int = Field(150, ge=1, description="evaluation: policy samples on fresh problems")
+    eval_samples_per_problem: int = Field(2, ge=1, description="samples per evaluation problem")
+    eval_injected: int = Field(200, ge=1, description="evaluation: injected-error solutions, reported separately")
+    temperature: Temperature = Field(1.0, description="policy sampling temperature (0: greedy)")
+    seed: int = Field(0, description="seeds every data set's problems and samples (prmlab/seeds.py)")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        return _seeds_in_span(v)
+
+    @property
+    def pool_size(self) -> int:
+        """Labelled solutions in the pool: the most any budget can buy."""
+        return self.pool_policy_problems * self.pool_samples_per_problem + self.pool_injected
+
+    @model_validator(mode="after")
+    def _sets_not_empty(self) -> "DataConfig":
+        if self.pool_size == 0:
+            raise FieldError("pool_policy_problems", "the labelled pool is empty "
+                             "(pool_policy_problems and pool_injected are both 0)")
+        if self.dev_policy_problems + self.dev_injected == 0:
+            raise FieldError("dev_policy_problems", "the dev split is empty "
+                             "(dev_policy_problems and dev_injected are both 0)")
+        return self
 
 
 class TTSConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
-    budget: int | None = None  # default: the largest budget
-    ks: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
-    temperature: float = 0.7
-    max_solutions: int = 150  # of the policy evaluation set
+    """Verifier test-time scaling: the generative judge's score averaged over K sampled rationales."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = Field(True, description="run the test-time-scaling cell (needs the generative format)")
+    budget: Count | None = Field(None, description="the judge's label budget (null: the largest of budgets)")
+    ks: list[Count] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1,
+                            description="numbers of sampled rationales K to average")
+    temperature: Temperature = Field(0.7, description="sampling temperature of the rationales")
+    max_solutions: Count = Field(150, description="solutions scored, the first of the policy evaluation set")
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, v: list[int]) -> list[int]:
+        return _unique(v, "ks")
 
 
 class BoNConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
-    n_problems: int = 48
-    n: int = 16  # samples per problem
-    temperature: float = 1.0
+    """Best-of-N reranking of policy samples by each judge."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    enabled: bool = Field(True, description="run the best-of-N cell")
+    n_problems: Count = Field(48, description="problems sampled for best-of-N")
+    n: Count = Field(16, description="samples per problem (N)")
+    temperature: Temperature = Field(1.0, description="policy sampling temperature of the N samples")
 
 
 class LabelFreeConfig(BaseModel):
     """Judges trained on step labels derived from policy rollouts (no annotation)."""
 
-    model_config = ConfigDict(extra="forbid")
-    methods: list[str] = Field(default_factory=lambda: ["mc-hard"])
-    formats: list[JudgeFormatName] = Field(default_factory=lambda: ["generative", "discriminative"])
-    n_solutions: int | None = None  # default: the largest gold budget
-    k: int = 4  # rollouts per prefix
+    model_config = ConfigDict(extra="forbid", strict=True)
+    methods: list[str] = Field(default_factory=lambda: ["mc-hard"],
+                               description=f"labelling methods ({', '.join(METHODS)}; empty: none)")
+    formats: list[str] = Field(default_factory=lambda: ["generative", "discriminative"],
+                               description="judge formats trained on the derived labels")
+    n_solutions: Count | None = Field(None, description="pool solutions relabelled (null: the largest of budgets)")
+    k: Count = Field(4, description="rollouts per prefix")
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: list[str]) -> list[str]:
+        for m in v:
+            if m not in METHODS:
+                raise ValueError(f"unknown labelling method {m!r} (known: {', '.join(METHODS)})")
+        return _unique(v, "methods")
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v: list[str]) -> list[str]:
+        return _known_formats(v)
+
+    @model_validator(mode="after")
+    def _formats_when_methods(self) -> "LabelFreeConfig":
+        if self.methods and not self.formats:
+            raise FieldError("formats", "is empty while methods is not (methods: [] turns "
+                             "label-free judges off)")
+        return self
+
+
+def _known_formats(v: list[str]) -> list[str]:
+    for f in v:
+        if f not in FORMATS:
+            raise ValueError(f"unknown judge format {f!r} (known: {', '.join(FORMATS)})")
+    return _unique(v, "formats")
 
 
 class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    preset: str = "quick"
-    formats: list[JudgeFormatName] = Field(default_factory=lambda: ["discriminative", "generative", "direct", "orm"])
-    # each a judge's budget (JudgeConfig.budget: at least one labelled solution)
-    budgets: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [16, 64, 256])
-    seeds: list[int] = Field(default_factory=lambda: [0])
-    base: BaseConfig = Field(default_factory=BaseConfig)
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    data: DataConfig = Field(default_factory=DataConfig)
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)  # format/budget/seed set per cell
-    zero_label: bool = True
-    baselines: list[str] = Field(default_factory=lambda: ["never", "last", "first", "random"])
-    tts: TTSConfig = Field(default_factory=TTSConfig)
-    bon: BoNConfig = Field(default_factory=BoNConfig)
-    label_free: LabelFreeConfig = Field(default_factory=LabelFreeConfig)
-    f1_targets: list[float] = Field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8])
-    bootstrap_resamples: int = 1000
+    """The flagship sweep: judge formats x label budgets x seeds, and the cells beside them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    preset: str = Field("quick", description="the preset this config starts from (quick, full, smoke)")
+    formats: list[str] = Field(default_factory=lambda: ["discriminative", "generative", "direct", "orm"],
+                               min_length=1, description="judge formats trained at every budget and seed")
+    budgets: list[Count] = Field(default_factory=lambda: [16, 64, 256], min_length=1,
+                                 description="label budgets: labelled solutions a judge trains on")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
+                             description="judge seeds: which solutions a budget buys, and the judge's training")
+    base: BaseConfig = Field(default_factory=BaseConfig, description="the base model, pretrained once and cached")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="the policy whose samples the judges grade")
+    data: DataConfig = Field(default_factory=DataConfig, description="the labelled pool, dev and evaluation sets")
+    judge: JudgeConfig = Field(default_factory=JudgeConfig,
+                               description="judge training (format, budget and seed are set per cell)")
+    zero_label: bool = Field(True, description="score with the base's own checks, no labels (the zero-label judge)")
+    baselines: list[str] = Field(default_factory=lambda: ["never", "last", "first", "random"],
+                                 description=f"trivial judges to report ({', '.join(BASELINES)})")
+    tts: TTSConfig = Field(default_factory=TTSConfig, description="verifier test-time scaling")
+    bon: BoNConfig = Field(default_factory=BoNConfig, description="best-of-N reranking")
+    label_free: LabelFreeConfig = Field(default_factory=LabelFreeConfig,
+                                        description="judges trained on rollout-derived labels")
+    f1_targets: list[float] = Field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8],
+                                    description="F1 levels the report reads the labels needed for (in [0, 1])")
+    bootstrap_resamples: int = Field(1000, ge=0, description="bootstrap resamples of every CI (0: no CIs)")
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, v: str) -> str:
+        if v not in PRESETS:
+            raise ValueError(f"unknown preset {v!r} (known: {', '.join(PRESETS)})")
+        return v
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v: list[str]) -> list[str]:
+        return _known_formats(v)
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, v: list[int]) -> list[int]:
+        return _unique(v, "budgets")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        return _unique([_seeds_in_span(s) for s in v], "seeds")
+
+    @field_validator("baselines")
+    @classmethod
+    def _baselines(cls, v: list[str]) -> list[str]:
+        for b in v:
+            if b not in BASELINES:
+                raise ValueError(f"unknown baseline {b!r} (known: {', '.join(BASELINES)})")
+        return _unique(v, "baselines")
+
+    @field_validator("f1_targets")
+    @classmethod
+    def _targets(cls, v: list[float]) -> list[float]:
+        for t in v:
+            if not 0 <= t <= 1:
+                raise ValueError(f"F1 targets are in [0, 1], got {t}")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "RunConfig":
+        pool = self.data.pool_size
+        d = self.data
+        where = (f"data.pool_policy_problems x pool_samples_per_problem + pool_injected = "
+                 f"{d.pool_policy_problems} x {d.pool_samples_per_problem} + {d.pool_injected}")
+        big = [b for b in self.budgets if b > pool]
+        if big:
+            raise FieldError("budgets", f"{big[0]} is larger than the labelled pool of {pool} "
+                             f"solutions ({where})")
+        n = self.label_free.n_solutions
+        if self.label_free.methods and n is not None and n > pool:
+            raise FieldError("label_free.n_solutions", f"{n} is larger than the labelled pool of "
+                             f"{pool} solutions ({where})")
+        t = self.tts
+        if t.enabled and "generative" in self.formats and t.budget is not None and t.budget not in self.budgets:
+            raise FieldError("tts.budget", f"{t.budget} is not one of budgets {self.budgets}: "
+                             "test-time scaling reads the generative judge trained at that budget")
+        return self
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -154,8 +310,30 @@ def _parse_set(s: str) -> dict:
     return node
 
 
+def _preset_name(preset: str | None, file_data: dict, set_nodes: list[tuple[str, dict]],
+                 config_file: str | Path | None) -> str:
+    """The one preset asked for by --preset, the file's `preset:` and `--set preset=...`;
+    InputError when they disagree (the preset's defaults are the config's starting point, so it
+    cannot be changed by an override after them)."""
+    asked: list[tuple[str, Any]] = []
+    if preset is not None:
+        asked.append(("--preset", preset))
+    if "preset" in file_data:
+        asked.append((f"{config_file}: preset", file_data["preset"]))
+    asked += [(f"--set {s}", node["preset"]) for s, node in set_nodes if "preset" in node]
+    names = {v for _, v in asked}
+    if len(names) > 1:
+        raise InputError("conflicting presets: " + ", ".join(f"{k} ({v})" for k, v in asked)
+                         + "; give the preset once")
+    name = names.pop() if names else "quick"
+    if not isinstance(name, str) or name not in PRESETS:
+        raise InputError(f"field preset: unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return name
+
+
 def resolve_config(config_file: str | Path | None = None, sets: list[str] = (), preset: str | None = None) -> RunConfig:
-    """preset defaults ← YAML file ← --set overrides, validated (unknown keys rejected)."""
+    """preset defaults ← YAML file ← --set overrides, validated completely (unknown keys,
+    ranges, known names, budgets within the pool) before any work starts."""
     file_data: dict = {}
     if config_file is not None:
         path = Path(config_file)
@@ -163,30 +341,44 @@ def resolve_config(config_file: str | Path | None = None, sets: list[str] = (), 
             file_data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
             raise InputError("no such file", path=str(path)) from None
+        except IsADirectoryError:
+            raise InputError("is a folder, not a YAML file", path=str(path)) from None
+        except PermissionError:
+            raise InputError("cannot read it (permission denied)", path=str(path)) from None
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise InputError(f"not valid YAML: {str(e).splitlines()[0]}", path=str(path)) from None
         if not isinstance(file_data, dict):
             raise InputError("expected a mapping at the top level", path=str(path))
-    name = preset or file_data.get("preset", "quick")
-    if name not in PRESETS:
-        raise InputError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    set_nodes = [(s, _parse_set(s)) for s in sets]
+    name = _preset_name(preset, file_data, set_nodes, config_file)
     # Start from every component's own defaults, so a partial override of a nested section
     # (`--set judge.fit.max_steps=100`) keeps that section's other defaults.
     data = _merge(_merge(RunConfig().model_dump(), PRESETS[name]), file_data)
+    for _, node in set_nodes:
+        data = _merge(data, node)
     data["preset"] = name
-    for s in sets:
-        data = _merge(data, _parse_set(s))
     try:
         return RunConfig.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = str(config_file) + ": " if config_file else ""
-        loc = ".".join(str(x) for x in err["loc"])
-        raise InputError(f"{where}field {loc}: {err['msg']}") from None
+        raise InputError(_one_line(e, config_file)) from None
+
+
+def _one_line(e: ValidationError, config_file: str | Path | None) -> str:
+    """The first error as one line naming its field: "c.yaml: field budgets.1: ..."."""
+    err = e.errors()[0]
+    loc = [str(x) for x in err["loc"]]
+    cause = (err.get("ctx") or {}).get("error")
+    msg = str(cause) if isinstance(cause, Exception) else err["msg"]
+    if isinstance(cause, FieldError):
+        loc.append(cause.field)
+    msg = msg.removeprefix("Value error, ")
+    if cause is None and not isinstance(err.get("input"), (dict, list)):
+        msg += f" (got {err.get('input')!r})"
+    where = str(config_file) + ": " if config_file else ""
+    field = f"field {'.'.join(loc)}: " if loc else ""
+    return (where + field + msg).replace("\n", " ")
 
 
 def config_key(obj: Any) -> str:
-    import hashlib
-
-    blob = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """16 hex digits of the SHA-256 of `obj` as sorted JSON (`prmlab.keys.content_key`)."""
+    return content_key(obj)

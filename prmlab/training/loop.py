@@ -19,39 +19,46 @@ import time
 from typing import Any, Callable, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
+
+from prmlab.keys import DEFAULT_OFF
 
 Example = dict[str, list[int]]
 
 
 class FitConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """One training run's schedule and stopping rules."""
 
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    grad_accum: int = 1
-    max_steps: int = 1000
-    max_epochs: float | None = None  # caps steps for small data sets
-    min_steps: int = 0
-    eval_every: int = 50
-    patience: int | None = None  # evaluations without improvement before stopping
-    bf16: bool | None = None  # autocast; None = where it pays (see `bf16_pays`)
-    grad_clip: float = 1.0
-    seed: int = 0
-    max_time_s: float | None = None
+    # strict: a bool is not a number here (`max_steps: true` is an error, not 1).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="peak learning rate")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="the learning rate decays to this share of its peak")
+    warmup_steps: int = Field(20, ge=0, description="steps of linear warmup to the peak learning rate")
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False, description="AdamW weight decay (not on embeddings)")
+    batch_size: int = Field(32, ge=1, description="examples per micro-batch")
+    grad_accum: int = Field(1, ge=1, description="micro-batches accumulated per optimizer step")
+    max_steps: int = Field(1000, ge=0, description="optimizer steps at most")
+    max_epochs: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                     description="caps steps at this many passes over small data sets (null: no cap)")
+    min_steps: int = Field(0, ge=0, description="steps before the epoch cap or patience may stop training")
+    eval_every: int = Field(50, ge=1, description="steps between dev evaluations (where the caller evaluates)")
+    patience: int | None = Field(None, ge=1, description="dev evaluations without improvement before stopping (null: never)")
+    bf16: bool | None = Field(None, description="bf16 autocast; null: where it pays (see `bf16_pays`)")
+    grad_clip: float = Field(1.0, ge=0, allow_inf_nan=False, description="gradient-norm clip (0: none)")
+    seed: int = Field(0, ge=0, description="seeds the order of the examples")
+    max_time_s: float | None = Field(None, gt=0, description="stop after this many seconds (null: no limit)")
     # None: cosine decay from the end of warmup to the last step. N: the lr stays at its peak
     # until the last N steps, then decays (warmup-stable-decay), for skills that appear late in
-    # a plateau; on the one base tried it did not bring the missing one (dev/LOG.md, 2026-11-27,
-    # fourth session).
-    decay_steps: int | None = None
+    # a plateau (measurements: see dev/LOG.md).
+    decay_steps: int | None = Field(None, ge=1, json_schema_extra=DEFAULT_OFF,
+                                    description="decay the learning rate over the last N steps only (null: cosine from warmup)")
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
         # Left out while unset, so the content addresses of everything cached before the option
-        # existed stay what they were.
+        # existed stay what they were: flagship.py still hashes `model_dump()`s. Once every key is
+        # computed by `prmlab.keys` (which leaves DEFAULT_OFF fields out), this can go.
         out = handler(self)
         if isinstance(out, dict) and out.get("decay_steps") is None:
             out.pop("decay_steps", None)

@@ -12,29 +12,49 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from prmlab import seeds
 from prmlab.data.arith.generate import iter_records, label_record
 from prmlab.data.arith.problems import Difficulty, parse_problem
 from prmlab.data.arith.solutions import gold_steps
 from prmlab.data.record import Record
+from prmlab.keys import content_key, key_fields
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.judges.progress import Progress, generation_progress
 from prmlab.models.generator import Generator, generator_for, n_tokens
 from prmlab.models.text import Codec
+from prmlab.seeds import check_config_seed
 from prmlab.training.loop import FitConfig, fit
 
 
+# Bump when the policy code changes what a config trains (a content-address part of
+# `PolicyConfig.key`). 2: the policy trains on the base's own difficulty (1: the default one).
+POLICY_VERSION = 2
+
+
 class PolicyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    n_problems: int = 4000
+    """The policy: the base (or its snapshot) fine-tuned on gold solutions."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    n_problems: int = Field(4000, ge=1, description="gold training problems")
     # "snapshot": start from the base's early snapshot (base.snapshot_step), a weaker model of
     # the same family, so the judges grade another model's solutions, as in ProcessBench;
     # "base": fine-tune the judges' own base.
-    init: Literal["base", "snapshot"] = "snapshot"
-    seed: int = 1
+    init: Literal["base", "snapshot"] = Field("snapshot", description="start from the base's snapshot (a weaker model) or the base")
+    seed: int = Field(1, description="seeds the training problems and the fine-tuning")
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
-        lr=5e-4, batch_size=32, max_steps=150, warmup_steps=10))
+        lr=5e-4, batch_size=32, max_steps=150, warmup_steps=10), description="the fine-tuning schedule")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_in_span(cls, v: int) -> int:
+        return check_config_seed(v, "seed")
+
+    def key(self, base: str, init: str) -> str:
+        """Content address of the policy trained by this config from checkpoint `init` (the base
+        `base` or its snapshot; folder names). Fields enter it by `prmlab.keys`."""
+        return content_key({"base": base, "init": init, "policy": key_fields(self), "v": POLICY_VERSION})
 
 
 def policy_examples(codec: Codec, records: Sequence[Record]) -> list[dict]:
@@ -57,8 +77,9 @@ def train_policy(cfg: PolicyConfig, base: str | Path, out_dir: str | Path, *,
                  progress: Callable | None = None) -> dict[str, Any]:
     t0 = time.time()
     codec = load_codec(base)
-    problems = [r.problem for r in iter_records(cfg.n_problems, 20_000_000 + cfg.seed, base_difficulty(base),
-                                                 error_rate=0.0, id_prefix="policy-train")]
+    problems = [r.problem for r in iter_records(cfg.n_problems, seeds.seed("policy.train", cfg.seed),
+                                                 base_difficulty(base), error_rate=0.0,
+                                                 id_prefix="policy-train")]
     gold = []
     for i, text in enumerate(problems):
         p = parse_problem(text)

@@ -3,21 +3,15 @@
 Four kinds of document, none with a step label:
 - `solution`: a problem and a solution, half of them with an injected error (not marked);
 - `check`: a problem, a solution prefix and the teacher's check of its last step (`checks` per
-  problem): the base learns to recompute, copy and compare. With `verdicts`, the check ends with
-  the verdict its own marks imply (`<bad>` when any mark is "!"), a rule of the check's text
-  rather than a label — the base learns to read its own comparison, which a judge fine-tuned on
-  a few labelled solutions otherwise has to learn from scratch (dev/LOG.md, 2026-11-26);
+  problem): the base learns to recompute, copy and compare. The check stops before the verdict;
 - `worked`: lines of worked arithmetic over the domain's range (`worked=False` drops them, to
   test whether the judging skill needs them);
 - `drill`: comparison drills (`drills` per problem): a worked line, a claim whose four fields
   each differ from it or not independently, marked against it — the tail of a check with nothing to
   look up. In checks a result differs almost only when an operand does, so a base can learn to
   copy the operands' marks onto the result and never flag an arithmetic slip; which bases do is a
-  lottery of the seed. In a drill only comparing the digits works. Off by default: 3 per problem
-  rescued one failing seed and not another (dev/LOG.md, 2026-11-27, fourth session), with the
-  marks written after the whole claim; since each digit carries its own mark (check format 4),
-  five of the six bases measured learnt the comparison without drills.
-"""
+  lottery of the seed. In a drill only comparing the digits works. Off by default (measurements:
+  see dev/LOG.md)."""
 
 from __future__ import annotations
 
@@ -25,6 +19,7 @@ import dataclasses
 import random
 from typing import Iterator, Sequence
 
+from prmlab import seeds
 from prmlab.data.arith.problems import Difficulty, apply_op, parse_problem
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.arith.solutions import ERROR_TYPES, copy_slip, inject, slip
@@ -42,7 +37,7 @@ class Doc:
     steps: tuple[str, ...] = ()
     check: str = ""
     lines: tuple[str, ...] = ()
-    ok: bool | None = None  # the verdict the check's marks imply (check documents)
+    ok: bool | None = None  # the teacher's verdict, which the check's marks imply (check documents)
 
 
 def worked_line(rng: random.Random, d: Difficulty) -> str:
@@ -107,8 +102,8 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
     value, a skipped step (a quantity, or the answer, that was never computed: "= none").
     Without them the base learns the shortcut (dev/LOG.md, 2026-11-26)."""
     check_hard_types(hard_types, hard_checks)
-    rng = random.Random(f"corpus:{seed}")
-    drill_rng = random.Random(f"drills:{seed}")  # its own stream: drills=0 keeps the old corpus
+    rng = seeds.rng("base.corpus.rng", seed)
+    drill_rng = seeds.rng("base.corpus.drills", seed)  # its own stream: drills=0 keeps the corpus
     for rec in iter_records(n_problems, seed, difficulty, error_rate=error_rate,
                             id_prefix="corpus"):
         yield Doc("solution", rec.problem, tuple(rec.steps))
