@@ -211,8 +211,9 @@ def test_unknown_format_in_the_configs():
         assert err["msg"] == f"Value error, unknown judge format 'nope' {KNOWN}"
     with pytest.raises(InputError) as e:
         resolve_config(preset="smoke", sets=["formats=[discriminative,nope]"])
-    assert str(e.value) == f"field formats.1: Value error, unknown judge format 'nope' {KNOWN}"
-    with pytest.raises(InputError, match=r"field label_free\.formats\.0: .*unknown judge format"):
+    assert str(e.value).startswith("field formats") and f"unknown judge format 'nope' {KNOWN}" in str(e.value)
+    assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match=r"field label_free\.formats.*unknown judge format"):
         resolve_config(preset="smoke", sets=["label_free.formats=[nope]"])
     with pytest.raises(InputError) as e:
         judge_format("nope")

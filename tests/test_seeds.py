@@ -40,8 +40,6 @@ def problem_streams(cfg) -> list[tuple[str, int, int]]:
            ("data.eval.injected", d.seed, d.eval_injected)]
     if cfg.bon.enabled:
         out.append(("data.bon", d.seed, cfg.bon.n_problems))
-    if getattr(cfg.judge, "replay", 0):  # off by default (and going)
-        raise AssertionError("judge.replay is not part of a default run")
     return out
 
 
@@ -96,9 +94,6 @@ def test_problem_streams_stay_apart_for_any_config_seeds():
     for s1, s2 in itertools.product(range(4), repeat=2):
         for a, b in itertools.combinations(names, 2):
             assert seeds.seed(a, s1) != seeds.seed(b, s2), (a, s1, b, s2)
-    # The one overlap among streams no run draws: `prmlab sample` and the judge.replay option
-    # that is being deleted (30_000_000 + base.seed * 1000 + judge seed).
-    assert seeds.seed("cli.sample", 3) == seeds.seed("judge.replay", 0, index=3)
 
 
 def test_string_keyed_streams_have_their_own_prefixes():
@@ -114,7 +109,7 @@ def test_values_of_the_streams_a_run_shares_with_cached_artifacts_did_not_move()
     """The policy, the data sets and the corpus keep today's draws (so every per-cell metric
     with the same base does); only the base's health probes moved."""
     want = {"base.corpus": 0, "base.probe.checks": 10_000_000, "policy.train": 20_000_000,
-            "judge.replay": 30_000_000, "cli.sample": 30_000_000,
+            "cli.sample": 30_000_000,
             "data.pool.policy": 40_000_000, "data.pool.injected": 41_000_000,
             "data.dev.policy": 50_000_000, "data.dev.injected": 51_000_000,
             "data.eval.policy": 60_000_000, "data.eval.injected": 61_000_000, "data.bon": 70_000_000}
@@ -123,7 +118,6 @@ def test_values_of_the_streams_a_run_shares_with_cached_artifacts_did_not_move()
     assert seeds.seed("judge.generative.sample", 2, index=1) == 2 * 1000 + 1
     assert seeds.seed("rollouts.sample", 2, index=5) == 2 * 1_000_003 + 5
     assert seeds.seed("critic.sample", 2, index=5) == 2 * 100_003 + 5
-    assert seeds.seed("judge.replay", 3, index=2) == 30_000_000 + 3 * 1000 + 2
     assert (seeds.stream("base.probe.hard").base, seeds.stream("base.probe.slip").base) == (11_000_000, 12_000_000)
 
 
@@ -166,15 +160,7 @@ def test_the_policy_draws_its_registered_stream(monkeypatch):
 
 # Seed arithmetic left in files this branch does not edit (each listed, with its replacement, in
 # the branch's report): (file, literal). Remove an entry when its line calls prmlab.seeds.
-PENDING = {
-    ("prmlab/experiments/flagship.py", 40_000_000), ("prmlab/experiments/flagship.py", 41_000_000),
-    ("prmlab/experiments/flagship.py", 50_000_000), ("prmlab/experiments/flagship.py", 51_000_000),
-    ("prmlab/experiments/flagship.py", 60_000_000), ("prmlab/experiments/flagship.py", 61_000_000),
-    ("prmlab/experiments/flagship.py", 70_000_000),
-    ("prmlab/training/judges.py", 30_000_000), ("prmlab/cli/train.py", 30_000_000),
-    ("prmlab/training/rollout_sampler.py", 1_000_003), ("prmlab/judges/critic.py", 100_003),
-    ("prmlab/supervision/budget.py", "budget:"), ("prmlab/supervision/chains.py", "teacher:"),
-}
+PENDING: set = set()  # every registered stream is drawn through the registry
 
 
 def test_no_seed_arithmetic_outside_the_registry():

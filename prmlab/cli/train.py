@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from prmlab import seeds
 from prmlab.errors import InputError
 from prmlab.judges.formats import JUDGE_FORMATS, judge_format
 
@@ -160,7 +161,7 @@ def sample_cmd(
     if problems is not None:
         texts = list(dict.fromkeys(r.problem for r in read_any(problems)))
     else:
-        texts = [r.problem for r in iter_records(n_problems, 30_000_000 + seed, error_rate=0.0)]
+        texts = [r.problem for r in iter_records(n_problems, seeds.seed("cli.sample", seed), error_rate=0.0)]
     model, codec = load_model(policy, "causal"), load_codec(policy)
     records, summary = sample_policy(model, codec, texts, n_per_problem=n_per_problem,
                                      temperature=temperature, seed=seed, progress=True)

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from prmlab import seeds
 from prmlab.atomic import write_json, write_jsonl
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.jsonl import read_records
@@ -16,7 +17,7 @@ from prmlab.errors import InputError
 from prmlab.experiments.config import RunConfig, config_key
 from prmlab.experiments.records import RunArtifacts
 from prmlab.models.checkpoint import load_codec, load_model, read_info
-from prmlab.training.base import snapshot_path, train_base
+from prmlab.training.base import base_report, snapshot_path, train_base
 from prmlab.training.base_health import base_warnings
 from prmlab.training.policy import sample_policy, train_policy
 
@@ -62,7 +63,7 @@ def build_base(cfg: RunConfig, cache: Path, ui) -> Path:
             raise InputError("the cached base has no snapshot (deleted?); remove the base folder to rebuild it",
                              path=str(path))
         ui.log(f"base: cached at {path}")
-        _warn(ui, read_info(path).get("report") or {})
+        _warn(ui, base_report(path, log=ui.log))  # re-probes a report of older probes
         return path
     ui.log(f"base: pretraining (cache miss, key {key}); cached for next time")
     with ui.steps("pretraining base") as update:
@@ -88,9 +89,7 @@ def policy_init(cfg: RunConfig, base: Path) -> Path:
 
 def build_policy(cfg: RunConfig, base: Path, cache: Path, ui) -> Path:
     init = policy_init(cfg, base)
-    # v2: the policy trains on the base's own difficulty (v1 always used the default one).
-    key = config_key({"base": base.name, "init": init.name, "policy": cfg.policy.model_dump(), "v": 2})
-    path = cache / "policy" / key
+    path = cache / "policy" / cfg.policy.key(base.name, init.name)
     if (path / "prmlab.json").exists():
         ui.log(f"policy: cached at {path}")
         return path
@@ -114,24 +113,26 @@ def build_datasets(cfg: RunConfig, policy: Path, cache: Path, ui) -> DataSets:
         return DataSets(**{n: read_records(folder / f"{n}.jsonl") for n in SET_NAMES})
     model, codec = load_model(policy, "causal"), load_codec(policy)
 
-    def problems(n: int, offset: int) -> list[str]:
-        return [r.problem for r in iter_records(n, offset + d.seed, diff, error_rate=0.0)]
-
-    def sampled(tag: str, n_problems: int, per: int, offset: int, temperature: float):
+    def sampled(tag: str, n_problems: int, per: int, stream: str, temperature: float):
+        s = seeds.seed(stream, d.seed)  # the problems and their sampling share the stream
+        problems = [r.problem for r in iter_records(n_problems, s, diff, error_rate=0.0)]
         with ui.phase(f"sampling {tag} ({n_problems}x{per})"):
-            return sample_policy(model, codec, problems(n_problems, offset), n_per_problem=per,
-                                 temperature=temperature, seed=offset + d.seed, id_prefix=tag)
+            return sample_policy(model, codec, problems, n_per_problem=per,
+                                 temperature=temperature, seed=s, id_prefix=tag)
 
-    def injected(n: int, offset: int, tag: str) -> list[Record]:
-        return list(iter_records(n, offset + d.seed, diff, id_prefix=tag))
+    def injected(n: int, stream: str, tag: str) -> list[Record]:
+        return list(iter_records(n, seeds.seed(stream, d.seed), diff, id_prefix=tag))
 
-    pool_p, s_pool = sampled("pool", d.pool_policy_problems, d.pool_samples_per_problem, 40_000_000, d.temperature)
-    dev_p, _ = sampled("dev", d.dev_policy_problems, d.pool_samples_per_problem, 50_000_000, d.temperature)
-    ev_p, s_eval = sampled("evalp", d.eval_policy_problems, d.eval_samples_per_problem, 60_000_000, d.temperature)
-    bon, s_bon = sampled("bon", cfg.bon.n_problems, cfg.bon.n, 70_000_000, cfg.bon.temperature)
-    sets = DataSets(pool=pool_p + injected(d.pool_injected, 41_000_000, "pooli"),
-                    dev=dev_p + injected(d.dev_injected, 51_000_000, "devi"),
-                    eval_policy=ev_p, eval_injected=injected(d.eval_injected, 61_000_000, "evali"),
+    per = d.pool_samples_per_problem
+    pool_p, s_pool = sampled("pool", d.pool_policy_problems, per, "data.pool.policy", d.temperature)
+    dev_p, _ = sampled("dev", d.dev_policy_problems, per, "data.dev.policy", d.temperature)
+    ev_p, s_eval = sampled("evalp", d.eval_policy_problems, d.eval_samples_per_problem,
+                           "data.eval.policy", d.temperature)
+    bon, s_bon = sampled("bon", cfg.bon.n_problems, cfg.bon.n, "data.bon", cfg.bon.temperature)
+    sets = DataSets(pool=pool_p + injected(d.pool_injected, "data.pool.injected", "pooli"),
+                    dev=dev_p + injected(d.dev_injected, "data.dev.injected", "devi"),
+                    eval_policy=ev_p,
+                    eval_injected=injected(d.eval_injected, "data.eval.injected", "evali"),
                     bon=bon)
     for n in SET_NAMES:
         write_jsonl(folder / f"{n}.jsonl", (r.to_dict() for r in getattr(sets, n)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from prmlab import seeds
 from prmlab.atomic import write_json, write_jsonl
 from prmlab.data.jsonl import read_records
 from prmlab.data.record import Record
@@ -183,7 +184,7 @@ def run_tts(spec: TTSSpec, art: Artifacts, folder: Path, env: Env) -> TTSCell:
         # One sampled rationale per pass; the K-sample score averages the first K passes,
         # so every K is measured on the same samples.
         for k in range(kmax):
-            judge = load_judge(str(src), k=1, temperature=spec.temperature, seed=1000 + k)
+            judge = load_judge(str(src), k=1, temperature=spec.temperature, seed=seeds.seed("tts.pass", index=k))
             samples.append(judge.score(recs))
             stats[f"pass{k}"] = judge.stats
     per_k = {k: [StepScores(r.id, _running_min([sum(samples[j][i].step_scores[s] for j in range(k)) / k

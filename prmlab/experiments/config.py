@@ -21,7 +21,8 @@ from prmlab.keys import content_key
 from prmlab.seeds import check_config_seed
 from prmlab.supervision.rollouts import METHODS
 from prmlab.training.base import BaseConfig
-from prmlab.training.judges import FORMATS, JudgeConfig
+from prmlab.judges.formats import JUDGE_FORMATS, unknown_format
+from prmlab.training.judges import JudgeConfig
 from prmlab.training.policy import PolicyConfig
 
 
@@ -146,8 +147,8 @@ class LabelFreeConfig(BaseModel):
 
 def _known_formats(v: list[str]) -> list[str]:
     for f in v:
-        if f not in FORMATS:
-            raise ValueError(f"unknown judge format {f!r} (known: {', '.join(FORMATS)})")
+        if f not in JUDGE_FORMATS:  # the registry as it is now (a format may be added after import)
+            raise ValueError(unknown_format(f))
     return _unique(v, "formats")
 
 

@@ -59,6 +59,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from prmlab import seeds
 from prmlab.data.record import Record
 from prmlab.errors import InputError
 from prmlab.models.generator import Generator, generator_for, n_tokens
@@ -299,7 +300,7 @@ class CriticJudge:
             samples = self.generator.generate([prompts[i] for i, _ in batch],
                                               max_new_tokens=self.max_new_tokens,
                                               temperature=self.temperature,
-                                              stop_ids=self.stop_ids, seed=self.seed * 100_003 + b)
+                                              stop_ids=self.stop_ids, seed=seeds.seed("critic.sample", self.seed, index=b))
             for ij, sample in zip(batch, samples):
                 seqs[ij] = sample.ids
             n_gen += n_tokens(samples)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from prmlab import seeds
 from prmlab.data.record import Record
 from prmlab.judges.progress import Progress, generation_progress
 from prmlab.judges.protocol import StepScores
@@ -60,7 +61,7 @@ class GenerativeJudge:
                 samples = self.generator.generate(
                     prompts, max_new_tokens=self.max_new_tokens if self.rationale else 1,
                     temperature=self.temperature, stop_ids=[c.ok_id, c.bad_id, c.eos_id],
-                    watch_ids=[c.ok_id, c.bad_id], seed=self.seed * 1000 + k,
+                    watch_ids=[c.ok_id, c.bad_id], seed=seeds.seed("judge.generative.sample", self.seed, index=k),
                     progress=on_progress)
             gen_tokens += n_tokens(samples)
             prompt_tokens += sum(len(p) for p in prompts)

@@ -2,8 +2,7 @@
 
 It uses no step labels at all. The base learnt, from check documents in its corpus, to recompute
 a step, copy the claim and compare them digit by digit; the verdict is then read off its own
-comparison marks by a fixed rule (`verdict_from_text`; the same rule wrote the verdict tokens
-of the corpus's checks, when `verdicts` is on). Unreadable checks score 0.5 and are counted.
+comparison marks by a fixed rule (`verdict_from_text`: any `!` mark means bad). Unreadable checks score 0.5 and are counted.
 The checks come from `generator=` when given, else a `KVCacheGenerator` over `model`.
 """
 

@@ -7,9 +7,9 @@ the first error uses fewer step labels than one that reads every step).
 
 from __future__ import annotations
 
-import random
 from typing import Sequence
 
+from prmlab import seeds
 from prmlab.data.record import Record
 from prmlab.errors import InputError
 
@@ -21,7 +21,7 @@ def draw_budget(pool: Sequence[Record], n: int, seed: int) -> list[Record]:
     if n > len(labelled):
         raise InputError(f"budget {n} exceeds the {len(labelled)} labelled solutions in the pool")
     order = list(range(len(labelled)))
-    random.Random(f"budget:{seed}").shuffle(order)
+    seeds.rng("budget.draw", seed).shuffle(order)
     return [labelled[i] for i in order[:n]]
 
 

@@ -8,9 +8,9 @@ only the chains whose every verdict agrees with the gold labels, and reports the
 from __future__ import annotations
 
 import dataclasses
-import random
 from typing import Sequence
 
+from prmlab import seeds
 from prmlab.data.arith.problems import parse_problem
 from prmlab.data.arith.teacher import check
 from prmlab.data.record import Record
@@ -31,7 +31,7 @@ class Chain:
 def teacher_chains(records: Sequence[Record], *, error_rate: float, seed: int) -> list[Chain]:
     out = []
     for r in records:
-        rng = random.Random(f"teacher:{seed}:{r.id}")
+        rng = seeds.rng("judge.teacher", seed, r.id)
         p = parse_problem(r.problem)
         n = step_labels_through_first_error(r)
         cs = [check(p, r.steps, i, rng=rng, error_rate=error_rate) for i in range(n)]

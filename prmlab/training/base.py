@@ -133,12 +133,6 @@ class BaseConfig(BaseModel):
                              f"{self.fit.max_steps}")
         return self
 
-    # TRANSITIONAL: `training/judges.py`'s replay (being deleted with judge.replay) still reads
-    # `bc.verdicts`; delete this property with it.
-    @property
-    def verdicts(self) -> bool:
-        return False
-
     def key(self) -> str:
         """Content address: the same config (and corpus/model format) names the same base.
         Fields enter it by `prmlab.keys` (the snapshot step never, drills only when on)."""
@@ -160,9 +154,7 @@ def arith_codec() -> Codec:
     return Codec(build_arith_tokenizer(), TextFormat())
 
 
-def doc_ids(codec: Codec, doc: Doc, _removed: bool = False) -> list[int]:
-    # `_removed` TRANSITIONAL: `training/judges.py`'s replay passes the removed `verdicts`
-    # (always False); drop the parameter with judge.replay.
+def doc_ids(codec: Codec, doc: Doc) -> list[int]:
     if doc.kind == "solution":
         return codec.solution(doc.problem, doc.steps)[0] + [codec.eos_id]
     if doc.kind == "check":

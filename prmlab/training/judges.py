@@ -72,11 +72,8 @@ class JudgeConfig(BaseModel):
     max_length: int = Field(512, ge=1, description="longest training example in tokens; a longer "
                             "one is an error, never silently cut")
     dev_max: int = Field(160, ge=1, description="dev solutions scored at each evaluation (model selection)")
-    tune_threshold: bool = Field(False, description="select lr and step by dev F1 at the threshold "
-                                 "that maximises it (true) or at 0.5 (false); both are saved either way")
-    abandon_margin: float | None = Field(None, description="successive halving over lrs: a later lr "
-                                         "stops where its dev F1 trails the best earlier one's by "
-                                         "more than this (None: every lr runs its full course)")
+    tune_threshold: bool = Field(False, description="select lr and step by dev F1 at the dev-tuned threshold (true) or at 0.5")
+    abandon_margin: float | None = Field(None, description="a later lr stops where its dev F1 trails an earlier one's by more (null: never)")
     abandon_after: int = Field(100, ge=0, description="the first step at which a trailing learning "
                                "rate may be abandoned")
     fit: FitConfig = Field(default_factory=lambda: FitConfig(

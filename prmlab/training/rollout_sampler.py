@@ -35,6 +35,7 @@ import dataclasses
 import time
 from typing import Any, Sequence
 
+from prmlab import seeds
 from prmlab.data.tasks import ARITH, Task, is_solved
 from prmlab.judges.progress import Progress, generation_progress
 from prmlab.models.generator import Generator, generator_for, n_tokens
@@ -87,7 +88,7 @@ class RolloutSampler:
             with generation_progress(self.progress, "rollouts") as on_progress:
                 samples = self.generator.generate(
                     prompts, max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                    stop_ids=[self.codec.eos_id], seed=self.seed * 1_000_003 + self.stats["calls"],
+                    stop_ids=[self.codec.eos_id], seed=seeds.seed("rollouts.sample", self.seed, index=self.stats["calls"]),
                     progress=on_progress)
             self.stats["seconds"] += time.perf_counter() - t0
             self.stats["calls"] += 1
