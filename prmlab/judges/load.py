@@ -24,6 +24,9 @@ def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed:
         raise InputError("--judge must be a checkpoint folder or baseline:never|last|first|random",
                          path=spec)
     info = read_info(path)
+    if not info and not zero_label:
+        raise InputError("missing: not a prmlab checkpoint (a judge or a base trained by prmlab; "
+                         "--zero-label reads any causal LM)", path=str(path / "prmlab.json"))
     codec = load_codec(path)
     fmt = info.get("format")
     if zero_label or info.get("kind") == "base":
