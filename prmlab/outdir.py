@@ -50,14 +50,14 @@ class _Root:
 
 _roots: dict[Path, _Root] = {}
 _replaceable: set[Path] = set()  # single files the user allowed to replace (--overwrite)
-_state: dict[str, str | None] = {"stage": None, "out": None}
+_state: dict = {"stage": None, "out": None, "file": None, "written": set()}
 
 
 def reset() -> None:
     """Forget the folders prepared by the previous command (the CLI calls it per command)."""
     _roots.clear()
     _replaceable.clear()
-    _state.update(stage=None, out=None)
+    _state.update(stage=None, out=None, file=None, written=set())
 
 
 def canonical(path: str | os.PathLike) -> Path:
@@ -203,7 +203,8 @@ def _purge_if_pending(root: Path) -> None:
 # ---- before a command starts ---------------------------------------------------------------------
 
 def _check_inputs(p: Path, inputs: Iterable, option: str, *, folder: bool,
-                  input_folders: Iterable = ()) -> None:
+                  input_folders: Iterable = (), shown: str | None = None) -> None:
+    shown = os.fspath(p) if shown is None else shown
     try:
         real = p.resolve()
     except (OSError, RuntimeError):
@@ -225,13 +226,13 @@ def _check_inputs(p: Path, inputs: Iterable, option: str, *, folder: bool,
                 same = os.path.samefile(p, ip)
         if same:
             raise InputError(f"{option} is the command's own input {inp}; prmlab never writes "
-                             "onto its input", path=str(p))
+                             "onto its input", path=shown)
         if folder and ireal != real and _inside(ireal, real):
             raise InputError(f"{option} contains the command's input {inp}; give a folder "
-                             "apart from the inputs", path=str(p))
+                             "apart from the inputs", path=shown)
         if inp in folders and ireal.is_dir() and _inside(real, ireal):
             raise InputError(f"{option} is inside the input folder {inp}; prmlab never writes "
-                             "into its inputs", path=str(p))
+                             "into its inputs", path=shown)
 
 
 def _check_ancestors(p: Path, option: str) -> None:
@@ -271,7 +272,7 @@ def prepare_out(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     """
     p = canonical(path)
     shown = os.fspath(path)
-    _check_inputs(p, inputs, option, folder=True, input_folders=input_folders)
+    _check_inputs(p, inputs, option, folder=True, input_folders=input_folders, shown=shown)
     st = _lstat(p)
     if st is None:
         _check_ancestors(p, option)
@@ -321,7 +322,7 @@ def prepare_out_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrit
     """Check that a command may write the single file `path` (see the module docstring)."""
     p = canonical(path)
     shown = os.fspath(path)
-    _check_inputs(p, inputs, option, folder=False, input_folders=input_folders)
+    _check_inputs(p, inputs, option, folder=False, input_folders=input_folders, shown=shown)
     st = _lstat(p)
     if st is None:
         _check_ancestors(p, option)
@@ -344,7 +345,7 @@ def prepare_out_file(path: str | os.PathLike, *, inputs: Iterable = (), overwrit
             _replaceable.add(p)
     if not any(r != p and _inside(p, r) for r in _roots):
         _register(p.parent, str(Path(shown).parent), False)  # its manifest will list the file
-    _state["out"] = _state["out"] or shown
+    _state["file"] = _state["file"] or shown
     return Path(path)
 
 
@@ -380,6 +381,7 @@ def check_target(path: str | os.PathLike) -> None:
 def record_written(path: str | os.PathLike) -> None:
     """After writing `path`: list it in the manifest of the prmlab folder it belongs to."""
     p = canonical(path)
+    _state["written"].add(os.fspath(path))
     owner = _owner(p)
     if owner is None:
         return
@@ -493,7 +495,11 @@ def set_stage(text: str | None) -> None:
 def interrupt_line() -> str:
     """One line for Ctrl-C: where it stopped, that finished work is kept, how to resume."""
     where = f" during {_state['stage']}" if _state["stage"] else ""
-    out = _state["out"]
+    out, file = _state["out"], _state["file"]
+    if file and not out:
+        done = os.path.exists(file) and file in _state["written"]
+        return (f"interrupted{where}; {file} was {'written' if done else 'not written'} (nothing "
+                "is left half-written): run the same command again to redo it")
     kept = f"finished work in {out} is kept" if out else "finished work is kept"
     return (f"interrupted{where}; {kept} (nothing is left half-written): run the same command "
             "again to resume")

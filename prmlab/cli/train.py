@@ -20,7 +20,8 @@ def step_progress(desc: str):
     """A rich progress bar driven by the training loop's (step, total, row) callback."""
     prog = Progress(TextColumn(desc), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
-                    TimeRemainingColumn(), console=console, transient=True)
+                    TimeRemainingColumn(), console=console, transient=True,
+                    disable=not console.is_terminal)  # off a terminal it would only add a blank line
     task = prog.add_task(desc, total=1, info="")
 
     def update(step: int, total: int, row: dict) -> None:

@@ -12,7 +12,6 @@ CI bounds, sd = standard deviation over seeds.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from prmlab.errors import InputError
+from prmlab.strict import read_json
 
 EVAL_SETS = ("policy", "injected", "all")
 METRICS = ("f1", "acc_err", "acc_cor", "auroc", "ece")
@@ -59,10 +59,7 @@ class Run:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"not valid JSON: {str(e).splitlines()[0]}", path=str(path)) from None
+    return read_json(path)  # strict: every problem is an InputError naming the file
 
 
 def load_run(out_dir: str | Path) -> Run:
