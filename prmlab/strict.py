@@ -28,6 +28,8 @@ from prmlab.errors import InputError
 MAX_INT_DIGITS = 300  # 10**300 still converts to a float; 4300 is Python's own hard limit
 MAX_DEPTH = 100
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_YAML_FLOW = re.compile(r"[\[\]{}]")
+_YAML_QUOTED = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|(?:(?<=\s)|^)#[^\n]*", re.M)
 
 
 class _Refused(ValueError):
@@ -218,6 +220,12 @@ def load_yaml(text: str, *, path: str | os.PathLike | None = None) -> Any:
     import yaml
 
     p = None if path is None else str(path)
+    depth = deepest = 0  # flow nesting, counted before the (slow, recursive) YAML parser runs
+    for m in _YAML_FLOW.finditer(_YAML_QUOTED.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        raise InputError(f"not valid YAML: nested more than {MAX_DEPTH} levels deep", path=p)
     try:
         obj = yaml.safe_load(text)
     except yaml.YAMLError as e:

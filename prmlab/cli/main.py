@@ -140,6 +140,11 @@ def _main(argv: list[str] | None) -> None:
     except RecursionError:
         print("prmlab: error: input nested too deeply to process", file=sys.stderr)
         raise SystemExit(2)
+    except ValueError as e:  # Python's own limit on parsing integers, from any parser
+        if "integer string conversion" not in str(e):
+            raise
+        print("prmlab: error: an integer in the input has more than 4300 digits", file=sys.stderr)
+        raise SystemExit(2)
     except Exception as e:  # click usage errors, and Ctrl-C as click reports it
         if isinstance(e, aborts) or isinstance(e, typer.Abort):
             _interrupted(e)
