@@ -471,6 +471,22 @@ def _legacy_checkpoint(p: Path) -> bool:
     return isinstance(info, dict) and isinstance(info.get("provenance"), dict)
 
 
+def is_run_folder(folder: str | os.PathLike) -> bool:
+    """A run folder `prmlab run` wrote before manifests existed: its config.json holds the
+    resolved config and prmlab's provenance (for `prepare_out(..., adopt=is_run_folder)`)."""
+    f = Path(folder) / "config.json"
+    if f.is_symlink() or not f.is_file():
+        return False
+    try:
+        from prmlab.strict import read_json
+
+        obj = read_json(f)
+    except InputError:
+        return False
+    return (isinstance(obj, dict) and isinstance(obj.get("config"), dict)
+            and isinstance(obj.get("versions"), dict) and "git_revision" in obj)
+
+
 def check_writable(folder: str | os.PathLike, option: str = "--cache") -> None:
     """Fail now, not after an hour of work, when `folder` cannot be created or written."""
     p = Path(folder)
