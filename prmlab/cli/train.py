@@ -38,10 +38,7 @@ def _overrides(cfg_cls, sets: list[str]):
         key, sep, raw = s.partition("=")
         if not sep:
             raise InputError(f"--set expects key=value, got {s!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        value = _set_value(key, raw)
         node = data
         *parents, leaf = key.split(".")
         for p in parents:
@@ -52,6 +49,29 @@ def _overrides(cfg_cls, sets: list[str]):
             raise InputError(f"--set {key}: unknown key {leaf!r} (known: {', '.join(node)})")
         node[leaf] = value
     return _validated(cfg_cls, data, "--set: ")
+
+
+def _set_value(key: str, raw: str):
+    """A --set value: strict JSON when it parses as JSON at all, else the text itself; NaN,
+    Infinity, huge integers and deep nesting are refused rather than passed on.
+
+    >>> _set_value("a", "[1, 2]"), _set_value("a", "adam")
+    ([1, 2], 'adam')
+    """
+    from prmlab.strict import loads
+
+    if raw.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise InputError(f"--set {key}: {raw} is not a finite number")
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    except (ValueError, RecursionError):
+        pass  # the strict parse below says what is wrong
+    try:
+        return loads(raw)
+    except InputError as e:
+        raise InputError(f"--set {key}: {e}") from None
 
 
 def _validated(cfg_cls, data: dict, where: str = ""):
