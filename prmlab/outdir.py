@@ -51,6 +51,8 @@ class _Root:
 _roots: dict[Path, _Root] = {}
 _replaceable: set[Path] = set()  # single files the user allowed to replace (--overwrite)
 _state: dict = {"stage": None, "out": None, "file": None, "written": set()}
+_inputs: dict[str, set] = {"paths": set(), "ids": set()}
+_command = {"active": False}
 
 
 def reset() -> None:
@@ -58,6 +60,43 @@ def reset() -> None:
     _roots.clear()
     _replaceable.clear()
     _state.update(stage=None, out=None, file=None, written=set())
+    _inputs["paths"].clear()
+    _inputs["ids"].clear()
+
+
+@contextlib.contextmanager
+def command():
+    """One CLI command: every file it reads is an input it will refuse to write onto."""
+    reset()
+    _command["active"] = True
+    try:
+        yield
+    finally:
+        _command["active"] = False
+        _inputs["paths"].clear()
+        _inputs["ids"].clear()
+
+
+def note_input(path: str | os.PathLike) -> None:
+    """Called by the readers: within a command, `path` may not be written afterwards."""
+    if not _command["active"]:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        _inputs["paths"].add(os.path.realpath(path))
+        st = os.stat(path)
+        _inputs["ids"].add((st.st_dev, st.st_ino))
+
+
+def _is_input(p: Path) -> bool:
+    if not _command["active"] or not _inputs["paths"]:
+        return False
+    if os.path.realpath(p) in _inputs["paths"]:
+        return True
+    try:
+        st = os.stat(p)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) in _inputs["ids"]
 
 
 def canonical(path: str | os.PathLike) -> Path:
@@ -115,7 +154,7 @@ def read_manifest(folder: str | os.PathLike) -> set[str] | None:
         raise InputError("prmlab manifest is not a regular file", path=str(f))
     from prmlab.strict import decode, loads, read_bytes
 
-    obj = loads(decode(read_bytes(f), f), path=f)
+    obj = loads(decode(read_bytes(f, note=False), f), path=f)
     files = obj.get("files") if isinstance(obj, dict) else None
     if not isinstance(files, list) or not all(isinstance(x, str) and _safe_rel(x) for x in files):
         raise InputError("damaged prmlab manifest: expected {\"files\": [relative paths]}; "
@@ -366,6 +405,9 @@ def check_target(path: str | os.PathLike) -> None:
     if kind == "link":
         raise InputError("is a symbolic link; prmlab writes only regular files, never through "
                          "a link", path=str(path))
+    if _is_input(p):
+        raise InputError("is an input of this command; prmlab never writes onto its input",
+                         path=str(path))
     if kind == "dir":
         raise InputError("is a folder, expected a file", path=str(path))
     if kind == "special":

@@ -159,11 +159,17 @@ def loads(text: str, *, path: str | os.PathLike | None = None, line: int | None 
     return check_value(obj, path=p, line=line)
 
 
-def read_bytes(path: str | os.PathLike, what: str = "a file") -> bytes:
-    """The file's bytes, or an InputError saying why it cannot be read."""
+def read_bytes(path: str | os.PathLike, what: str = "a file", *, note: bool = True) -> bytes:
+    """The file's bytes, or an InputError saying why it cannot be read. Within a CLI command the
+    file is noted as an input, which prmlab will then refuse to write onto."""
     p = Path(path)
     try:
-        return p.read_bytes()
+        raw = p.read_bytes()
+        if note:
+            from prmlab.outdir import note_input
+
+            note_input(p)
+        return raw
     except FileNotFoundError:
         raise InputError("no such file", path=str(path)) from None
     except IsADirectoryError:

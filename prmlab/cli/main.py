@@ -99,13 +99,13 @@ def os_error_line(e: OSError) -> str:
 def main(argv: list[str] | None = None) -> None:
     _quiet_libraries()
     _register()
-    outdir.reset()
     _signalled["term"] = False
     old_term = None
     if threading.current_thread() is threading.main_thread():
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        _main(argv)
+        with outdir.command():
+            _main(argv)
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Iterator
 from prmlab.atomic import write_jsonl
 from prmlab.data.record import Record, record_from_dict
 from prmlab.errors import InputError
+from prmlab.outdir import note_input
 from prmlab.strict import loads
 
 
@@ -22,6 +23,7 @@ def read_text(path: str | os.PathLike) -> str:
     p = Path(path)
     try:
         raw = p.read_bytes()
+        note_input(p)  # within a CLI command, never written onto afterwards
     except FileNotFoundError:
         raise InputError("no such file", path=str(path)) from None
     except IsADirectoryError:
