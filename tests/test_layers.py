@@ -1,6 +1,7 @@
 """Layers import one way: data → metrics → supervision → models → judges → training →
 evaluation → experiments → reports → cli. A module may import its own layer or layers to its
-left; the top-level helpers (`prmlab.atomic`, `prmlab.errors`, `prmlab.provenance`) sit below
+left; the top-level helpers (`prmlab.atomic`, `prmlab.errors`, `prmlab.outdir`,
+`prmlab.provenance`, `prmlab.strict`) sit below
 them all. `bench/` scripts sit beside `cli`: they may import any layer, and nothing imports
 them. The metric, evaluation and report layers never import torch (a report is rebuilt from run
 folders on a machine without it)."""
@@ -13,7 +14,7 @@ from pathlib import Path
 
 LAYERS = ["data", "metrics", "supervision", "models", "judges", "training", "evaluation",
           "experiments", "reports", "cli"]
-HELPERS = ["atomic", "errors", "keys", "provenance", "seeds"]
+HELPERS = ["atomic", "errors", "keys", "outdir", "provenance", "seeds", "strict"]
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "prmlab"
 NO_TORCH = ["metrics", "evaluation", "reports"]

@@ -31,16 +31,21 @@ def generate(
     distractors: int = typer.Option(1, "--distractors", help="Up to this many unneeded facts."),
     error_rate: float = typer.Option(0.5, "--error-rate", help="Fraction of solutions with an injected error."),
     error_types: str = typer.Option("all", "--error-types", help="Comma-separated error types, or 'all'."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if prmlab did not write it."),
 ) -> None:
     """Generate `arith` word problems with solutions labelled by the exact oracle."""
     from prmlab.atomic import write_jsonl
     from prmlab.data.arith.generate import iter_records
     from prmlab.data.arith.problems import Difficulty
     from prmlab.data.arith.solutions import ERROR_TYPES
+    from prmlab.outdir import prepare_out_file
 
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}")
+    if not 0.0 <= error_rate <= 1.0:  # also refuses nan
+        raise InputError(f"--error-rate must be in [0, 1], got {error_rate}")
     lo, hi = _steps_range(steps)
+    prepare_out_file(out, overwrite=overwrite)
     d = Difficulty(min_steps=lo, max_steps=hi, digits=digits, max_value=max_value, ops=ops,
                    distractors=distractors)
     types = ERROR_TYPES if error_types == "all" else tuple(t.strip() for t in error_types.split(","))
@@ -53,12 +58,16 @@ def check(
     file: Path = typer.Argument(..., help="Canonical JSONL of arith solutions."),
     out: Path = typer.Option(None, "--out", help="Write the relabelled records here."),
     show: int = typer.Option(10, "--show", help="Print at most this many disagreements."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if prmlab did not write it."),
 ) -> None:
     """Relabel a file with the oracle and report where its labels disagree."""
     from prmlab.atomic import write_jsonl
     from prmlab.data.arith.generate import relabel
     from prmlab.data.jsonl import read_records
+    from prmlab.outdir import prepare_out_file
 
+    if out is not None:
+        prepare_out_file(out, inputs=[file], overwrite=overwrite)
     records = read_records(file)
     relabelled, disagree = [], []
     for line, rec in enumerate(records, start=1):

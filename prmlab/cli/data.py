@@ -28,6 +28,9 @@ FormatOpt = Annotated[Optional[str], typer.Option(
 NeutralOpt = Annotated[Optional[str], typer.Option(
     "--neutral", help="PRM800K only: how a neutral (0) rating maps. 'correct' (the default, as "
     "PRM800K and ProcessBench treat neutral as not an error) or 'wrong'.")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace OUT even if prmlab did not write it (never a link, a folder, a "
+    "device or the input itself).")]
 AfterErrorOpt = Annotated[Optional[str], typer.Option(
     "--after-error", help="Math-Shepherd and TRL only: a step marked correct after a wrong one "
     "breaks prefix semantics; 'reject' it (the default) or label it 'wrong'.")]
@@ -46,9 +49,13 @@ def convert(
         "--from", help=f"Input format ({_NAMES}); sniffed from the content when omitted.")] = None,
     neutral: NeutralOpt = None,
     after_error: AfterErrorOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Convert a file between formats, through the canonical record."""
+    from prmlab.outdir import prepare_out_file
+
     get_format(to)  # an unknown --to fails before anything is read
+    prepare_out_file(dst, inputs=[src], overwrite=overwrite, option="OUT")
     name, located = _read(src, from_, neutral, after_error)
     try:
         n = write_any(dst, [rec for _, rec in located], to)

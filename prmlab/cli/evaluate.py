@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, Optional, Tuple
@@ -10,6 +11,8 @@ import typer
 
 from prmlab.errors import InputError
 
+OVERWRITE_HELP = ("Write into a non-empty --out prmlab did not create, replacing only files "
+                  "prmlab wrote there (and removing those left by an earlier run).")
 
 def register(app: typer.Typer) -> None:
     """Add the `eval` and `bon` commands to the top-level app."""
@@ -73,8 +76,10 @@ def eval_command(
     fmt: Optional[str] = typer.Option(None, "--format", help="Data format (default: sniffed)."),
     resamples: int = typer.Option(1000, "--resamples", min=0, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (and random baseline seed)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     from prmlab.evaluation.run import evaluate_scores, read_step_scores
+    from prmlab.outdir import prepare_out, set_stage
 
     if (scores is None) == (judge is None):
         raise InputError("give exactly one of --scores and --judge")
@@ -82,6 +87,12 @@ def eval_command(
         raise InputError("--zero-label needs --judge with a checkpoint folder")
     if threshold is not None and tune_on is not None:
         raise InputError("give --threshold or --tune-on, not both")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:  # also refuses nan
+        raise InputError(f"--threshold must be a probability in [0, 1], got {threshold}")
+    if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):
+        raise InputError(f"--temperature must be a finite number >= 0, got {temperature}")
+    prepare_out(out, inputs=[data, scores, *(tune_on or ())], overwrite=overwrite,
+                input_folders=[judge], will_write=("metrics.json", "samples.jsonl"))
     config: dict[str, Any] = {
         "command": "eval", "argv": list(sys.argv[1:]), "data_path": str(data),
         "data_format": fmt, "threshold": threshold, "bootstrap_resamples": resamples,
@@ -98,6 +109,7 @@ def eval_command(
         step_scores: Any = read_step_scores(scores)
     else:
         extra = {"zero_label": True} if zero_label else {"k": k, "temperature": temperature}
+        set_stage(f"scoring with {judge}")
         j = resolve_judge(judge, seed=seed, progress=True, **extra)  # type: ignore[arg-type]
         config.update(judge=j.name, judge_spec=judge, k=k, temperature=temperature,
                       zero_label=zero_label)
@@ -154,12 +166,15 @@ def bon_command(
     agg: str = typer.Option("min", "--agg", help="Step-score aggregation: min|product|last|mean."),
     resamples: int = typer.Option(1000, "--resamples", min=0, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     from prmlab.atomic import write_json
     from prmlab.metrics.bon import bon_metrics, load_bon_samples, rm_by_aggregation
     from prmlab.evaluation.run import versions
+    from prmlab.outdir import prepare_out
     from prmlab.reports.plots import plot_bon
 
+    prepare_out(out, inputs=[samples], overwrite=overwrite, will_write=("metrics.json", "bon.png"))
     problems, fmt = load_bon_samples(samples, agg)
     kw = dict(n_resamples=resamples, seed=seed)
     m = bon_metrics(problems, agg=agg if problems[0].scores is not None else None, **kw)

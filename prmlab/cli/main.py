@@ -1,12 +1,21 @@
-"""The `prmlab` command. Bad input ends with one line on stderr and exit status 2."""
+"""The `prmlab` command. Bad input ends with one line on stderr and exit status 2.
+
+So does every OS error a user can cause (a read-only or full disk, a missing folder, a file
+where a folder should be): `prmlab: error: PATH: REASON`, no traceback. Ctrl-C says where the
+command stopped and that finished work is kept (exit status 130); SIGTERM the same (143).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
+import threading
 
 import typer
 
+from prmlab import outdir
 from prmlab.errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -63,24 +72,85 @@ def _quiet_libraries() -> None:
         pass
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that temporary files are cleaned up."""
+
+
+_signalled = {"term": False}
+
+
+def _on_sigterm(signum, frame):  # pragma: no cover - exercised through a subprocess
+    _signalled["term"] = True
+    raise _Terminated()
+
+
+def os_error_line(e: OSError) -> str:
+    """`PATH: REASON` for an OSError (the path it names, else just the reason).
+
+    >>> os_error_line(PermissionError(13, "Permission denied", "/ro/x.json"))
+    '/ro/x.json: Permission denied'
+    >>> os_error_line(OSError(28, "No space left on device"))
+    'No space left on device (disk full)'
+    """
+    reason = e.strerror or (errno.errorcode.get(e.errno or -1)) or str(e) or type(e).__name__
+    if e.errno == errno.ENOSPC:
+        reason = "No space left on device (disk full)"
+    names = [str(n) for n in (e.filename, e.filename2) if n is not None]
+    return ": ".join([" -> ".join(names), reason] if names else [reason])
+
+
 def main(argv: list[str] | None = None) -> None:
     _quiet_libraries()
     _register()
+    _signalled["term"] = False
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with outdir.command():
+            _main(argv)
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _interrupted(e: BaseException | None) -> None:
+    term = _signalled["term"] or isinstance(e, _Terminated) or (e is not None and isinstance(
+        e.__cause__, _Terminated))
+    line = outdir.interrupt_line()
+    if term:
+        line = line.replace("interrupted", "terminated", 1)
+    print(f"prmlab: {line}", file=sys.stderr)
+    raise SystemExit(143 if term else 130)
+
+
+def _main(argv: list[str] | None) -> None:
+    usage, exits, aborts = _click_exceptions()
     try:
         rc = app(args=argv, standalone_mode=False)
+        if rc == 130:  # typer turns Ctrl-C into Exit(130), and returns it here
+            _interrupted(None)
         if isinstance(rc, int) and rc != 0:  # typer.Exit(n) returns n without standalone mode
             raise SystemExit(rc)
     except InputError as e:
-        print(f"prmlab: error: {e}", file=sys.stderr)
+        print(f"prmlab: error: {_one_line(str(e))}", file=sys.stderr)
         raise SystemExit(2)
-    except typer.Abort:
-        print("prmlab: aborted", file=sys.stderr)
-        raise SystemExit(130)
-    except KeyboardInterrupt:
-        print("prmlab: interrupted", file=sys.stderr)
-        raise SystemExit(130)
-    except Exception as e:  # click usage errors
-        usage, exits = _click_exceptions()
+    except KeyboardInterrupt as e:
+        _interrupted(e)
+    except OSError as e:
+        print(f"prmlab: error: {_one_line(os_error_line(e))}", file=sys.stderr)
+        raise SystemExit(2)
+    except RecursionError:
+        print("prmlab: error: input nested too deeply to process", file=sys.stderr)
+        raise SystemExit(2)
+    except ValueError as e:  # Python's own limit on parsing integers, from any parser
+        if "integer string conversion" not in str(e):
+            raise
+        print("prmlab: error: an integer in the input has more than 4300 digits", file=sys.stderr)
+        raise SystemExit(2)
+    except Exception as e:  # click usage errors, and Ctrl-C as click reports it
+        if isinstance(e, aborts) or isinstance(e, typer.Abort):
+            _interrupted(e)
         if isinstance(e, usage):
             msg = e.format_message().replace("\n", " ")
             print(f"prmlab: error: {msg}", file=sys.stderr)
@@ -90,8 +160,12 @@ def main(argv: list[str] | None = None) -> None:
         raise
 
 
-def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
-    """Usage-error and exit classes of click and of the copy of click that recent typer
+def _one_line(s: str) -> str:
+    return " ".join(s.split("\n")) if "\n" in s else s
+
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """Usage-error, exit and abort classes of click and of the copy of click that recent typer
     releases vendor (`typer._click`): an unknown command raises the latter, not a click class."""
     import importlib
 
@@ -102,7 +176,8 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
         except ImportError:
             continue
     return (tuple(m.ClickException for m in mods if hasattr(m, "ClickException")),
-            tuple(m.Exit for m in mods if hasattr(m, "Exit")))
+            tuple(m.Exit for m in mods if hasattr(m, "Exit")),
+            tuple(m.Abort for m in mods if hasattr(m, "Abort")))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
+from prmlab.outdir import set_stage
+
 console = Console(stderr=True)
 if not console.is_terminal:  # a log file: rich's 80 columns would wrap every progress line
     console = Console(stderr=True, width=140)
@@ -43,6 +45,7 @@ class RichUI:
 
     @contextlib.contextmanager
     def steps(self, desc: str):
+        set_stage(desc)
         task = self.progress.add_task(desc, total=None, info="")
         t0 = last = time.time()
 
@@ -60,6 +63,7 @@ class RichUI:
 
     @contextlib.contextmanager
     def phase(self, desc: str):
+        set_stage(desc)
         task = self.progress.add_task(desc, total=None, info="")
         t0 = time.time()
         try:
@@ -98,6 +102,8 @@ def run_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<preset>)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Artifact cache (default "
                                          "$PRMLAB_CACHE or ~/.cache/prmlab)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Run into a non-empty --out prmlab "
+                                   "did not create, replacing only files prmlab wrote there."),
 ) -> None:
     """Run the flagship experiment: how many labels does each judge format need?
 
@@ -108,6 +114,11 @@ def run_command(
 
     cfg = resolve_config(config, sets, preset)
     out = out or Path("runs") / cfg.preset
+    from prmlab.experiments.artifacts import default_cache
+    from prmlab.outdir import check_writable, is_run_folder, prepare_out
+
+    prepare_out(out, inputs=[config] if config else [], overwrite=overwrite, adopt=is_run_folder)
+    check_writable(cache or default_cache(), "--cache")
     ui = RichUI()
     t0 = time.time()
     console.print(f"prmlab run: preset [bold]{cfg.preset}[/], {len(cfg.formats)} formats x "

@@ -22,7 +22,8 @@ def step_progress(desc: str):
     """A rich progress bar driven by the training loop's (step, total, row) callback."""
     prog = Progress(TextColumn(desc), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("eta"),
-                    TimeRemainingColumn(), console=console, transient=True)
+                    TimeRemainingColumn(), console=console, transient=True,
+                    disable=not console.is_terminal)  # off a terminal it would only add a blank line
     task = prog.add_task(desc, total=1, info="")
 
     def update(step: int, total: int, row: dict) -> None:
@@ -39,10 +40,7 @@ def _overrides(cfg_cls, sets: list[str]):
         key, sep, raw = s.partition("=")
         if not sep:
             raise InputError(f"--set expects key=value, got {s!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        value = _set_value(key, raw)
         node = data
         *parents, leaf = key.split(".")
         for p in parents:
@@ -52,13 +50,53 @@ def _overrides(cfg_cls, sets: list[str]):
         if leaf not in node:
             raise InputError(f"--set {key}: unknown key {leaf!r} (known: {', '.join(node)})")
         node[leaf] = value
+    return _validated(cfg_cls, data, "--set: ")
+
+
+def _set_value(key: str, raw: str):
+    """A --set value: strict JSON when it parses as JSON at all, else the text itself; NaN,
+    Infinity, huge integers and deep nesting are refused rather than passed on.
+
+    >>> _set_value("a", "[1, 2]"), _set_value("a", "adam")
+    ([1, 2], 'adam')
+    """
+    from prmlab.strict import loads
+
+    if raw.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise InputError(f"--set {key}: {raw} is not a finite number")
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    except (ValueError, RecursionError):
+        pass  # the strict parse below says what is wrong
+    try:
+        return loads(raw)
+    except InputError as e:
+        raise InputError(f"--set {key}: {e}") from None
+
+
+def _validated(cfg_cls, data: dict, where: str = ""):
+    """`cfg_cls.model_validate(data)`, a validation error as one InputError line."""
     from pydantic import ValidationError
 
     try:
         return cfg_cls.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        raise InputError(f"--set: field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise InputError(f"{where}field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+OVERWRITE_HELP = ("Write into a non-empty --out prmlab did not create, replacing only files "
+                  "prmlab wrote there (and removing those left by an earlier run).")
+
+
+def _prepare_checkpoint_out(out: Path, inputs=(), overwrite: bool = False, folders=()) -> None:
+    from prmlab.models.checkpoint import CHECKPOINT_FILES
+    from prmlab.outdir import prepare_out
+
+    prepare_out(out, inputs=inputs, overwrite=overwrite, will_write=CHECKPOINT_FILES,
+                input_folders=folders)
 
 
 @train_app.command("base")
@@ -67,11 +105,18 @@ def train_base_cmd(
     preset: str = typer.Option("small", "--preset", help="Model preset: tiny, small, medium."),
     no_worked: bool = typer.Option(False, "--no-worked", help="Leave worked arithmetic out of the corpus."),
     sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. fit.max_steps=2000."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Pretrain the base on the unlabelled arith corpus and report what it can compute."""
-    from prmlab.training.base import BaseConfig, train_base
+    from prmlab.outdir import set_stage
+    from prmlab.training.base import BaseConfig, snapshot_path, train_base
 
-    cfg = _overrides(BaseConfig, sets).model_copy(update={"preset": preset, "worked": not no_worked})
+    cfg = _overrides(BaseConfig, sets)
+    cfg = _validated(BaseConfig, {**cfg.model_dump(), "preset": preset, "worked": not no_worked})
+    _prepare_checkpoint_out(out, overwrite=overwrite)
+    if cfg.snapshot_step is not None:  # written beside --out, as OUT-stepN
+        _prepare_checkpoint_out(snapshot_path(out, cfg), overwrite=overwrite)
+    set_stage("pretraining the base")
     prog, update = step_progress("pretraining")
     with prog:
         report = train_base(cfg, out, log=console.print, progress=update)
@@ -90,11 +135,17 @@ def train_policy_cmd(
     base: Path = typer.Option(..., "--base", help="Base checkpoint."),
     out: Path = typer.Option(..., "--out", help="Checkpoint folder to write."),
     sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. fit.max_steps=300."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Fine-tune the base on gold solutions: the policy whose samples have natural errors."""
+    from prmlab.models.checkpoint import check_checkpoint
+    from prmlab.outdir import set_stage
     from prmlab.training.policy import PolicyConfig, train_policy
 
     cfg = _overrides(PolicyConfig, sets)
+    _prepare_checkpoint_out(out, folders=[base], overwrite=overwrite)
+    check_checkpoint(base)
+    set_stage("training the policy")
     prog, update = step_progress("policy")
     with prog:
         info = train_policy(cfg, base, out, progress=update)
@@ -112,23 +163,23 @@ def train_judge_cmd(
     budget: int = typer.Option(256, "--budget", help="Labelled solutions used."),
     seed: int = typer.Option(0, "--seed"),
     sets: list[str] = typer.Option([], "--set", help="Override a config key, e.g. teacher_error_rate=0.2."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ) -> None:
     """Train a judge of one format on a label budget, choosing lr and length on the dev split."""
-    from pydantic import ValidationError
-
     from prmlab.data.formats import read_any
+    from prmlab.models.checkpoint import check_checkpoint
+    from prmlab.outdir import set_stage
     from prmlab.training.judges import JudgeConfig, train_judge
 
     judge_format(fmt)  # an unknown name: one line listing the known formats
-    data_cfg = {**_overrides(JudgeConfig, sets).model_dump(), "format": fmt, "budget": budget, "seed": seed}
-    try:
-        cfg = JudgeConfig.model_validate(data_cfg)
-    except ValidationError as e:
-        err = e.errors()[0]
-        opt = {"format": "--judge-format", "budget": "--budget"}.get(str(err["loc"][0]),
-                                                                    f"field {'.'.join(map(str, err['loc']))}")
-        raise InputError(f"{opt}: {err['msg']}") from None
+    if budget < 1:
+        raise InputError(f"--budget must be at least 1 labelled solution, got {budget}")
+    cfg = _overrides(JudgeConfig, sets)
+    cfg = _validated(JudgeConfig, {**cfg.model_dump(), "format": fmt, "budget": budget, "seed": seed})
+    _prepare_checkpoint_out(out, inputs=[data, dev], folders=[init], overwrite=overwrite)
+    check_checkpoint(init)
     pool, dev_records = read_any(data), read_any(dev)
+    set_stage(f"training the {fmt} judge (N={budget})")
     prog, update = step_progress(f"{fmt} N={budget}")
     with prog:
         info = train_judge(cfg, init, pool, dev_records, out, log=console.print, progress=update)
@@ -148,16 +199,27 @@ def sample_cmd(
                                             "(default: fresh arith problems)."),
     n_problems: int = typer.Option(200, "--n-problems", help="Fresh problems when --problems is not given."),
     n_per_problem: int = typer.Option(4, "--n-per-problem"),
-    temperature: float = typer.Option(1.0, "--temperature"),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (0 = greedy)."),
     seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if prmlab did not write it."),
 ) -> None:
     """Sample solutions from the policy and label them with the oracle."""
+    import math
+
     from prmlab.atomic import write_jsonl
     from prmlab.data.arith.generate import iter_records
     from prmlab.data.formats import read_any
     from prmlab.models.checkpoint import load_codec, load_model
+    from prmlab.outdir import prepare_out_file, set_stage
     from prmlab.training.policy import sample_policy
 
+    if not math.isfinite(temperature) or temperature < 0:
+        raise InputError(f"--temperature must be a finite number >= 0, got {temperature}")
+    for flag, v in (("--n-problems", n_problems), ("--n-per-problem", n_per_problem)):
+        if v < 1:
+            raise InputError(f"{flag} must be at least 1, got {v}")
+    prepare_out_file(out, inputs=[problems], input_folders=[policy], overwrite=overwrite)
+    set_stage("sampling")
     if problems is not None:
         texts = list(dict.fromkeys(r.problem for r in read_any(problems)))
     else:

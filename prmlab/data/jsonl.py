@@ -1,8 +1,12 @@
-"""Reading and writing canonical JSONL, with errors that name the file, line and field."""
+"""Reading and writing canonical JSONL, with errors that name the file, line and field.
+
+Every line is parsed as strict JSON (`prmlab.strict.loads`): NaN/Infinity, integers beyond a
+float's range, nesting deeper than 100 levels, duplicate keys and lone surrogates are refused
+with the file and line, never a traceback.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -10,6 +14,8 @@ from typing import Any, Iterable, Iterator
 from prmlab.atomic import write_jsonl
 from prmlab.data.record import Record, record_from_dict
 from prmlab.errors import InputError
+from prmlab.outdir import note_input
+from prmlab.strict import loads
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -17,10 +23,13 @@ def read_text(path: str | os.PathLike) -> str:
     p = Path(path)
     try:
         raw = p.read_bytes()
+        note_input(p)  # within a CLI command, never written onto afterwards
     except FileNotFoundError:
         raise InputError("no such file", path=str(path)) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a file", path=str(path)) from None
+    except NotADirectoryError:
+        raise InputError("a parent of this path is a file, not a folder", path=str(path)) from None
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", path=str(path)) from None
     try:
@@ -37,11 +46,7 @@ def iter_json_lines(path: str | os.PathLike, text: str | None = None) -> Iterato
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            yield i, json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"malformed JSON: {e.msg} (column {e.colno})", path=str(path),
-                             line=i) from None
+        yield i, loads(line, path=path, line=i)
 
 
 def iter_records(path: str | os.PathLike, text: str | None = None) -> Iterator[tuple[int, Record]]:

@@ -84,8 +84,9 @@ def align_scores(records: Sequence[Record],
                  scores: Sequence[StepScores] | Mapping[str, StepScores | tuple[int, StepScores]],
                  *, path: str | os.PathLike | None = None,
                  data_path: str | os.PathLike | None = None) -> list[StepScores]:
-    """The scores of each record, in record order; InputError for a missing id or a length that
-    does not match the record's steps (naming the scores file, line and field when known)."""
+    """The scores of each record, in record order; InputError for a missing id, an id the
+    records do not have, or a length that does not match the record's steps (naming the scores
+    file, line and field when known)."""
     if isinstance(scores, Mapping):
         by_id = dict(scores)
     else:
@@ -113,6 +114,15 @@ def align_scores(records: Sequence[Record],
             _check_scores(list(s.step_scores),
                           lambda f, m: InputError(f"record {r.id!r}: {m}", field=f))
         out.append(s)
+    extra = [k for k in by_id if k not in seen]
+    if extra:  # scores for solutions the data does not have: a mismatched pair of files
+        entry = by_id[extra[0]]
+        line = entry[0] if isinstance(entry, tuple) else None
+        where = f" {data_path}" if data_path is not None else " the data"
+        more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise InputError(f"scores for id {extra[0]!r}, which is not in{where}{more}; the scores "
+                         "must be of exactly the records evaluated", path=_s(path), line=line,
+                         field="id")
     return out
 
 

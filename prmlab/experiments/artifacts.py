@@ -3,7 +3,6 @@ policy and the labelled data sets. Each is built once per key and read back afte
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from prmlab.data.arith.generate import iter_records
 from prmlab.data.jsonl import read_records
 from prmlab.data.record import Record
 from prmlab.errors import InputError
+from prmlab.strict import read_json
 from prmlab.experiments.config import RunConfig, config_key
 from prmlab.experiments.records import RunArtifacts
 from prmlab.models.checkpoint import load_codec, load_model, read_info
@@ -153,4 +153,4 @@ def describe(art: Artifacts) -> RunArtifacts:
     return RunArtifacts(base=str(art.base), policy=str(art.policy), policy_init=str(art.policy_init),
                         base_report=read_info(art.base).get("report"),
                         data={n: len(getattr(art.data, n)) for n in SET_NAMES},
-                        data_summary=json.loads((art.data_folder / "summary.json").read_text()))
+                        data_summary=read_json(art.data_folder / "summary.json"))

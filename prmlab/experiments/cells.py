@@ -30,6 +30,7 @@ from prmlab.metrics.bon import BonProblem, bon_metrics, rm_by_aggregation
 from prmlab.metrics.decision import DEFAULT_THRESHOLD
 from prmlab.metrics.processbench import f1_by_k, processbench_metrics
 from prmlab.models.checkpoint import load_codec, load_model, read_info
+from prmlab.strict import read_json
 from prmlab.supervision.budget import draw_budget
 from prmlab.supervision.rollouts import derive_labels, label_quality
 from prmlab.training.judges import JudgeConfig, train_judge
@@ -134,7 +135,7 @@ def rollout_labels(spec: LabelFreeSpec, art: Artifacts, env: Env) -> tuple[list[
     labels_path = env.out / "label_free" / f"{spec.labels_name}.jsonl"
     summary_path = labels_path.with_suffix(".summary.json")
     if labels_path.exists() and summary_path.exists():
-        return read_records(labels_path), json.loads(summary_path.read_text())
+        return read_records(labels_path), read_json(summary_path)
     seed = spec.judge.seed
     chosen = draw_budget(art.data.pool, spec.n, seed)  # the solutions a gold budget n labels
     sampler = RolloutSampler(load_model(art.policy, "causal"), load_codec(art.policy),

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prmlab.errors import InputError
+from prmlab.strict import load_yaml
 from prmlab.judges.baselines import BASELINES
 from prmlab.keys import content_key
 from prmlab.seeds import check_config_seed
@@ -339,7 +340,7 @@ def resolve_config(config_file: str | Path | None = None, sets: list[str] = (), 
     if config_file is not None:
         path = Path(config_file)
         try:
-            file_data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            file_data = load_yaml(path.read_text(encoding="utf-8"), path=path) or {}
         except FileNotFoundError:
             raise InputError("no such file", path=str(path)) from None
         except IsADirectoryError:

@@ -8,7 +8,6 @@ config: resuming with another config is refused.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +20,7 @@ from prmlab.experiments.config import RunConfig
 from prmlab.experiments.plan import plan
 from prmlab.experiments.records import record_to_dict
 from prmlab.provenance import provenance
+from prmlab.strict import read_json
 
 
 def is_done(out: Path, cell_id: str) -> bool:
@@ -33,7 +33,7 @@ def pin_config(cfg: RunConfig, out: Path) -> None:
     cfg_path = out / "config.json"
     resolved = cfg.model_dump()
     if cfg_path.exists():
-        old = json.loads(cfg_path.read_text())
+        old = read_json(cfg_path)
         if old.get("config") != resolved:
             raise InputError("this folder holds a sweep with another config; use a new --out "
                              "or the same config to resume", path=str(cfg_path))

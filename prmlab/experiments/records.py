@@ -7,7 +7,6 @@ A record that does not match its schema is an error naming the file, never a sil
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -15,6 +14,7 @@ from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
                       model_serializer)
 
 from prmlab.errors import InputError
+from prmlab.strict import read_json
 
 EVAL_SETS = ("policy", "injected", "all")
 GOLD = "gold"
@@ -264,11 +264,7 @@ def record_from_dict(d: Any, *, path: str | None = None) -> Any:
 
 def read_record(path: str | Path) -> Any:
     p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise InputError(f"not valid JSON: {str(e).splitlines()[0]}", path=str(p)) from None
-    return record_from_dict(raw, path=str(p))
+    return record_from_dict(read_json(p), path=str(p))
 
 
 def record_to_dict(rec: BaseModel) -> dict[str, Any]:

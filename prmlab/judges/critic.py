@@ -398,15 +398,20 @@ def load_causal_lm(model: str | Path, *, gguf_file: str | None = None,
         if not any(path.glob("*.safetensors")):
             raise InputError("no .safetensors weights (prmlab loads safetensors only)",
                              path=str(path))
+        from prmlab.models.checkpoint import check_checkpoint
+
+        check_checkpoint(path)  # config.json, each safetensors header: one line, not a traceback
         try:
-            tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
-        except (ValueError, OSError, KeyError) as e:
-            raise InputError(f"cannot load a tokenizer: {str(e).splitlines()[0]}",
+            tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code,
+                                                local_files_only=True)
+        except Exception as e:  # tokenizers raises its own exception types
+            raise InputError(f"cannot load a tokenizer: {(str(e).splitlines() or [type(e).__name__])[0]}",
                              path=str(path)) from None
         try:
             lm = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
-                                                      trust_remote_code=trust_remote_code)
-        except (ValueError, OSError, KeyError) as e:
+                                                      trust_remote_code=trust_remote_code,
+                                                      local_files_only=True)
+        except (ValueError, OSError, KeyError, RuntimeError, TypeError) as e:
             raise InputError(f"cannot load a causal LM: {str(e).splitlines()[0]}",
                              path=str(path)) from None
     if dtype != "auto":

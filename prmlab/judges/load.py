@@ -8,7 +8,7 @@ from prmlab.errors import InputError
 from prmlab.judges.baselines import BASELINES, BaselineJudge
 from prmlab.judges.formats import JUDGE_FORMATS
 from prmlab.judges.zero_label import ZeroLabelJudge
-from prmlab.models.checkpoint import load_codec, load_model, read_info
+from prmlab.models.checkpoint import check_checkpoint, load_codec, load_model
 
 
 def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed: int = 0,
@@ -26,7 +26,10 @@ def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed:
     if not path.is_dir():
         raise InputError("--judge must be a checkpoint folder or baseline:never|last|first|random",
                          path=spec)
-    info = read_info(path)
+    info = check_checkpoint(path)  # the whole folder, before the tokenizer or model load
+    if not info and not zero_label:
+        raise InputError("missing: not a prmlab checkpoint (a judge or a base trained by prmlab; "
+                         "--zero-label reads any causal LM)", path=str(path / "prmlab.json"))
     codec = load_codec(path)
     fmt = info.get("format")
     if zero_label or info.get("kind") == "base":

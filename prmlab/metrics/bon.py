@@ -310,6 +310,9 @@ def _load_canonical(path, rows, agg: str) -> list[BonProblem]:
         elif rec.meta.get("step_scores") is not None:
             score, steps = _score_entry(rec.meta["step_scores"], agg,
                                         lambda m: fail("meta.step_scores", m))
+            if len(steps) != len(rec.steps):
+                raise fail("meta.step_scores", f"has {len(steps)} scores for {len(rec.steps)} "
+                           "steps")
         has_score.append(score is not None)
         p = groups.setdefault(pid, BonProblem(pid, [], [], [], []))
         p.answers.append(rec.answer)

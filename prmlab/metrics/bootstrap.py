@@ -9,6 +9,15 @@ A statistic is therefore a function of an item-weight vector, which lets the exp
 The interval is the percentile interval of the resampled statistic (default 1000 resamples, 95%),
 from a fixed-seed generator, so the same inputs always give the same interval. Resamples where
 the statistic is undefined (NaN — e.g. a class absent from the resample) are dropped and counted.
+
+A statistic that resampling itself biases — ECE, a sum of |mean confidence − accuracy| over bins,
+where the absolute value turns resampling noise into a larger error every time — gets the
+*centred* percentile interval instead (`method="centred"`): the resampled values shifted by
+their median bias (median of the resamples − the estimate), clipped to the statistic's range.
+For an unbiased statistic the shift is about zero and it is the percentile interval; for a
+biased one it is the percentile interval put back around the estimate, which it then always
+contains (the plain percentile interval of a near-calibrated judge's ECE lies wholly above
+the estimate: 0.0013 reported with [0.0136, 0.1830]).
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ DEFAULT_CONFIDENCE = 0.95
 DEFAULT_SEED = 0
 
 HIGHER, LOWER = "higher", "lower"
+METHODS = ("percentile", "centred")
+CI_METHOD_TEXT = {"centred": "percentile interval centred on the estimate: resamples shifted by "
+                             "their median bias (the statistic is biased upward by resampling)"}
 
 
 def problem_key(record: Record) -> str:
@@ -57,11 +69,14 @@ def cluster_bootstrap(clusters: Sequence[Hashable] | np.ndarray,
                       statistic: Callable[[np.ndarray], float], *,
                       n_resamples: int = DEFAULT_RESAMPLES,
                       confidence: float = DEFAULT_CONFIDENCE,
-                      seed: int = DEFAULT_SEED) -> dict[str, Any]:
+                      seed: int = DEFAULT_SEED, method: str = "percentile",
+                      bounds: tuple[float, float] | None = None) -> dict[str, Any]:
     """Percentile CI of `statistic(weights)` under resampling of clusters with replacement.
 
     `clusters[i]` is item i's cluster key; `statistic` receives a float weight per item (1.0
     everywhere gives the point estimate) and returns a float, NaN when undefined.
+    `method="centred"` shifts the resamples by their median bias first (see the module
+    docstring); `bounds` clips the interval to the statistic's range.
     Returns {"ci": [lo, hi] or None, "n_resamples": B, "n_undefined": #NaN resamples}.
 
     >>> x = np.array([0., 1., 1., 0., 1.])
@@ -84,9 +99,19 @@ def cluster_bootstrap(clusters: Sequence[Hashable] | np.ndarray,
     n_undef = int(n_resamples - ok.size)
     if ok.size == 0:
         return {"ci": None, "n_resamples": n_resamples, "n_undefined": n_undef}
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(ok, [alpha, 1.0 - alpha])
-    return {"ci": [float(lo), float(hi)], "n_resamples": n_resamples, "n_undefined": n_undef}
+    point = statistic(np.ones(len(codes))) if method == "centred" else float("nan")
+    if not math.isnan(point):
+        ok = ok - (float(np.median(ok)) - point)
+    lo, hi = (float(x) for x in np.quantile(ok, [alpha, 1.0 - alpha]))
+    if not math.isnan(point):  # the median lies between the quantiles: only rounding is left
+        lo, hi = min(lo, point), max(hi, point)
+    if bounds is not None:
+        lo = float(min(max(lo, bounds[0]), bounds[1]))
+        hi = float(min(max(hi, bounds[0]), bounds[1]))
+    return {"ci": [lo, hi], "n_resamples": n_resamples, "n_undefined": n_undef}
 
 
 def metric(value: float | None, *, direction: str, n: int, aggregation: str,
@@ -113,8 +138,11 @@ def metric(value: float | None, *, direction: str, n: int, aggregation: str,
 def with_ci(point: Callable[[np.ndarray], float], clusters: Sequence[Hashable], *,
             direction: str, aggregation: str, n: int, reason: str | None = None,
             n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
-            seed: int = DEFAULT_SEED) -> dict[str, Any]:
+            seed: int = DEFAULT_SEED, method: str = "percentile",
+            bounds: tuple[float, float] | None = None) -> dict[str, Any]:
     """Evaluate `point` at unit weights and bootstrap it; package as `metric(...)`.
+
+    A `method` other than the percentile interval is recorded in the metric as `ci_method`.
 
     >>> x = np.array([1.0, 0.0, 1.0, 1.0])
     >>> m = with_ci(lambda w: float((w * x).sum() / w.sum()), ["a", "b", "c", "d"],
@@ -127,8 +155,10 @@ def with_ci(point: Callable[[np.ndarray], float], clusters: Sequence[Hashable], 
     if value is None or math.isnan(value):
         return metric(None, direction=direction, n=n, aggregation=aggregation, reason=reason)
     boot = cluster_bootstrap(clusters, point, n_resamples=n_resamples, confidence=confidence,
-                             seed=seed)
-    extra = {"n_undefined_resamples": boot["n_undefined"]} if boot["n_undefined"] else {}
+                             seed=seed, method=method, bounds=bounds)
+    extra: dict[str, Any] = {"n_undefined_resamples": boot["n_undefined"]} if boot["n_undefined"] else {}
+    if method != "percentile":
+        extra["ci_method"] = CI_METHOD_TEXT[method]
     return metric(value, direction=direction, n=n, aggregation=aggregation, ci=boot["ci"],
                   **extra)
 

@@ -4,7 +4,9 @@ Positives are correct steps (label 1), so a useful judge has AUROC above 0.5. Un
 (label None) are skipped. Ties count one half (the average-rank / Mann-Whitney definition).
 AUROC is undefined — null with a reason — when only one class is present. ECE uses 10
 equal-width bins [0, .1), [.1, .2), ..., [.9, 1.0] and weighs each bin by its share of steps.
-Both carry a cluster-bootstrap CI over problems.
+Both carry a cluster-bootstrap CI over problems. ECE's is the *centred* percentile interval
+(`prmlab.metrics.bootstrap`): resampling can only unbalance a bin, so every resample's ECE of a
+near-calibrated judge exceeds the estimate and the plain percentile interval misses it.
 """
 
 from __future__ import annotations
@@ -130,5 +132,6 @@ def step_metrics(records: Sequence[Record], scores: Sequence[Sequence[float]], *
                                      "ties count 1/2", reason=reason, **kw),
         "ece": with_ci(_ece_stat(s, y, n_bins), c, direction=LOWER, n=len(y),
                        aggregation=f"over labelled steps; {n_bins} equal-width bins, weighted "
-                                   "by bin size", reason="no labelled steps", **kw),
+                                   "by bin size", reason="no labelled steps",
+                       method="centred", bounds=(0.0, 1.0), **kw),
     }

@@ -51,10 +51,23 @@ class TextFormat:
     @classmethod
     def load(cls, ckpt_dir: str | Path) -> "TextFormat":
         p = Path(ckpt_dir, "prmlab_text.json")
-        if not p.exists():
+        if not p.exists() and not p.is_symlink():
             return cls(lsd_digits=False, space_join=False, sep="\n\n", step_end="\n\n",
                        check="\nVerification:", ok=" correct", bad=" incorrect")
-        return cls(**json.loads(p.read_text()))
+        from prmlab.strict import read_json
+
+        obj = read_json(p)
+        if not isinstance(obj, dict):
+            raise InputError("expected a JSON object", path=str(p))
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        for k, v in obj.items():
+            if k not in fields:
+                raise InputError(f"unknown field (known: {', '.join(fields)})", path=str(p), field=k)
+            want = bool if fields[k] in (bool, "bool") else str
+            if not isinstance(v, want) or (want is str and not v):
+                raise InputError(f"expected {'true or false' if want is bool else 'a non-empty string'}",
+                                 path=str(p), field=k)
+        return cls(**obj)
 
 
 class Codec:
@@ -78,7 +91,18 @@ class Codec:
 
     @classmethod
     def load(cls, ckpt_dir: str | Path) -> "Codec":
-        return cls(AutoTokenizer.from_pretrained(str(ckpt_dir)), TextFormat.load(ckpt_dir))
+        """The codec saved in a checkpoint folder (read locally, never from a hub)."""
+        fmt = TextFormat.load(ckpt_dir)
+        if not Path(ckpt_dir).is_dir():
+            raise InputError("no such folder (expected a checkpoint folder)", path=str(ckpt_dir))
+        try:
+            tok = AutoTokenizer.from_pretrained(str(ckpt_dir), local_files_only=True)
+        except InputError:
+            raise
+        except Exception as e:  # a missing or garbage tokenizer.json, in whatever type
+            msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise InputError(f"cannot load the tokenizer: {msg}", path=str(ckpt_dir)) from None
+        return cls(tok, fmt)
 
     def save(self, out_dir: str | Path) -> None:
         self.tok.save_pretrained(str(out_dir))

@@ -12,7 +12,6 @@ CI bounds, sd = standard deviation over seeds.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from prmlab.errors import InputError
 from prmlab.experiments.records import (CELL_KINDS, EVAL_SETS, GOLD, BaselineCell, BonCell,
                                         JudgeCell, RunArtifacts, TTSCell, ZeroLabelCell,
                                         record_from_dict)
+from prmlab.strict import read_json
 
 METRICS = ("f1", "acc_err", "acc_cor", "auroc", "ece")
 DIRECTIONS = {"f1": "higher", "acc_err": "higher", "acc_cor": "higher", "auroc": "higher",
@@ -72,10 +72,7 @@ class Run:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"not valid JSON: {str(e).splitlines()[0]}", path=str(path)) from None
+    return read_json(path)  # strict: every problem is an InputError naming the file
 
 
 def read_cell(folder: Path) -> Cell:

@@ -26,7 +26,6 @@ True
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, Callable, Iterable
 
@@ -35,6 +34,7 @@ from prmlab.data.formats.common import Where, WriteError
 from prmlab.data.jsonl import iter_records, read_text, write_records
 from prmlab.data.record import Record
 from prmlab.errors import InputError
+from prmlab.strict import loads
 
 __all__ = ["FORMATS", "Format", "Where", "WriteError", "get_format", "read_any",
            "read_any_located", "sniff", "sniff_path", "write_any"]
@@ -85,11 +85,7 @@ def sniff(path: str | os.PathLike, text: str) -> str:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"malformed JSON: {e.msg} (column {e.colno})", path=str(path),
-                             line=n) from None
+        obj = loads(line, path=path, line=n)
         keys = set(obj) if isinstance(obj, dict) else set()
         for name, need in (("prm800k", {"question", "label"}), ("math-shepherd", {"input", "label"}),
                            ("trl", {"prompt", "completions"}), ("processbench", {"steps", "label"}),

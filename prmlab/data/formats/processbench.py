@@ -19,17 +19,17 @@ array has no lines to speak of; a JSON-lines file with the same fields is read t
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable
 
 from prmlab.atomic import write_text
 from prmlab.data.formats.common import (WriteError, Where, build, get, get_steps, need_object,
-                                        read_extras, write_extras)
+                                        read_extras, type_name, write_extras)
 from prmlab.data.jsonl import iter_json_lines, read_text
 from prmlab.data.record import Record, labels_from_first_error
 from prmlab.errors import InputError
+from prmlab.strict import dumps, loads
 
 NAME = "processbench"
 OWN = ("id", "generator", "problem", "steps", "final_answer_correct", "label")
@@ -67,11 +67,9 @@ def read_located(path: str | os.PathLike, text: str | None = None) -> list[tuple
     if not text.lstrip().startswith("["):
         return [(Where(path, line), from_obj(obj, Where(path, line)))
                 for line, obj in iter_json_lines(path, text)]
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"malformed JSON: {e.msg} (column {e.colno})", path=path,
-                         line=e.lineno) from None
+    data = loads(text, path=path)
+    if not isinstance(data, list):
+        raise InputError(f"expected a JSON array of records, got {type_name(data)}", path=path)
     return [(Where(path, i, "record"), from_obj(obj, Where(path, i, "record")))
             for i, obj in enumerate(data, start=1)]
 
@@ -97,5 +95,5 @@ def to_obj(rec: Record, index: int, out_path: str | os.PathLike) -> dict[str, An
 def write(path: str | os.PathLike, records: Iterable[Record]) -> int:
     """Write a JSON array (ProcessBench's own layout), atomically."""
     rows = [to_obj(r, i, path) for i, r in enumerate(records)]
-    write_text(path, json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+    write_text(path, dumps(rows, indent=1) + "\n")
     return len(rows)
