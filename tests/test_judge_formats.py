@@ -308,7 +308,7 @@ def test_a_bad_budget_on_the_command_line_is_one_line(run_cli, tmp_path):
     code, _, err = run_cli("train", "judge", "--init", tmp_path, "--data", tmp_path / "p.jsonl",
                            "--dev", tmp_path / "d.jsonl", "--out", tmp_path / "j", "--budget", "0")
     assert code == 2
-    assert_one_line(err, "--budget: Input should be greater than or equal to 1")
+    assert_one_line(err, "--budget must be at least 1")
 
 
 # ---- a new format: one registry entry, nothing else edited ----------------------------------------

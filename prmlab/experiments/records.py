@@ -36,6 +36,7 @@ class Metric(_Strict):
     aggregation: str | None = None
     reason: str | None = None
     n_undefined_resamples: int | None = None
+    ci_method: str | None = None  # how the CI was formed when not the plain percentile one
 
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler):  # `value` and `ci` are always written, null or not
@@ -183,6 +184,7 @@ class KPoint(_Strict):
     aggregation: str | None = None
     reason: str | None = None
     n_undefined_resamples: int | None = None
+    ci_method: str | None = None  # how the CI was formed when not the plain percentile one
     acc_err: float | None
     acc_cor: float | None
     k: int
