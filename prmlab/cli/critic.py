@@ -56,12 +56,20 @@ def critic_command(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code",
                                            help="Run the model folder's own code (off unless "
                                                 "given)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out prmlab "
+                                   "did not create, replacing only files prmlab wrote there."),
 ) -> None:
     from prmlab.atomic import write_json, write_jsonl
     from prmlab.data.formats import read_any
     from prmlab.evaluation.critic import critic_metrics
     from prmlab.judges.critic import CriticJudge, load_causal_lm
 
+    if k < 1:
+        raise InputError("--k must be at least 1")
+    if temperature is not None and not (temperature >= 0 and temperature != float("inf")):
+        raise InputError(f"--temperature must be a finite number >= 0, got {temperature}")
+    if max_new_tokens < 1:
+        raise InputError("--max-new-tokens must be at least 1")
     if limit is not None and limit < 1:
         raise InputError("--limit must be at least 1")
     if batch_size < 1:
@@ -74,6 +82,10 @@ def critic_command(
         import torch
 
         torch.set_num_threads(threads)
+    from prmlab.outdir import prepare_out
+
+    prepare_out(out, inputs=[data], input_folders=[model], overwrite=overwrite,
+                will_write=("metrics.json", "samples.jsonl"))
     records = read_any(data, fmt)
     n_all = len(records)
     if limit is not None:

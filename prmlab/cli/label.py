@@ -111,6 +111,8 @@ def label_command(
     task_spec: str = typer.Option("arith", "--task", help="What a right answer is: arith, or a "
                                   ".jsonl/.json file of problems with gold answers (GSM8K, "
                                   "MATH500; checked by math-verify)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT and its sibling files "
+                                   "even if prmlab did not write them (never a link or a folder)."),
     consensus: Optional[Path] = typer.Option(None, "--consensus", help="A judge's samples.jsonl: keep "
                                              "solutions where its first error agrees."),
 ) -> None:
@@ -127,6 +129,12 @@ def label_command(
         raise InputError(f"unknown --method {method!r} (known: {', '.join(METHODS)})")
     ks = _ints(quality_ks, "--quality-ks") if quality else []
     methods = _methods(quality_methods) if quality else []
+    from prmlab.outdir import prepare_out_file
+
+    inputs = [data] + ([consensus] if consensus is not None else [])
+    for target in [out] + [sibling(out, s) for s in (".summary.json", ".consensus.jsonl",
+                                                     ".quality.json", ".quality.png")]:
+        prepare_out_file(target, inputs=inputs, overwrite=overwrite, input_folders=[policy])
     judge = read_judge_predictions(consensus) if consensus is not None else None
     records = read_any(data, fmt)
     if limit is not None:
