@@ -303,13 +303,13 @@ def test_a_path_that_does_not_exist_is_never_sent_to_a_hub(tmp_path, run_cli, mo
 
 
 def test_any_command_refuses_to_write_onto_a_file_it_read(ckpt, tmp_path, run_cli):
-    # `label` has no up-front output check of its own: the write itself refuses its input
+    # `label` checks OUT before any work; the write itself would refuse its input too
     c, _, err = run_cli("data", "generate", "--n", "3", "--out", tmp_path / "d.jsonl")
     assert c == 0, err
     before = snapshot(tmp_path)
     refused(run_cli, "label", "--method", "mc-hard", "--policy", ckpt, "--data",
             tmp_path / "d.jsonl", "--out", tmp_path / "d.jsonl", "--k", "1",
-            parts=("d.jsonl", "input of this command"))
+            parts=("d.jsonl", "own input"))
     assert snapshot(tmp_path) == before
 
 
