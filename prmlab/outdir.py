@@ -20,6 +20,10 @@ it may replace: a rerun, a resumed run) from a user's files (which it never repl
   rules, replacing only prmlab's own files.
 
 Everything here raises `InputError` (one line, exit status 2) for what a user can fix.
+
+Longer than most modules on purpose: these are the rules of every write prmlab makes (the
+manifest, what a target may be, inputs, checkpoint installs, interrupts); split, a command could
+follow one rule and miss its neighbour.
 """
 
 from __future__ import annotations

@@ -47,6 +47,10 @@ failures push AUROC below 0.5): `prmlab critic` reports them as null — read F1
 Generation goes through a `Generator` (`prmlab.models.generator`): `generator=` when given
 (e.g. an OpenAI-compatible server), else a `KVCacheGenerator` over `model`. The model, when
 given, also supplies the context length and its generation_config's end ids.
+
+One module for one protocol (prompt, parser, vote, failure policy and the judge that applies
+them), so a change to ProcessBench's template is read beside the parser that must follow it;
+that is why it runs past 400 lines.
 """
 
 from __future__ import annotations

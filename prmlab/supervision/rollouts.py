@@ -56,6 +56,9 @@ The compute bill of each record (meta `rollout_labels`): `rollouts` it paid for,
 `tokens_generated`, `tokens_processed` (prompt tokens of the rollouts it paid for), `rounds`.
 File totals are the sums; they equal what was actually generated in the run. The rest of the
 input meta is kept, except `oracle_reason` (it explained the labels that are replaced).
+
+The five methods share one round-based scheduler and one bill, which is why they live in one
+module past 400 lines: each method is a small planner beside the others it is compared with.
 """
 
 from __future__ import annotations
