@@ -251,3 +251,14 @@ def test_load_judge_takes_a_generator(smoke_run):
     recs = list(iter_records(3, 5, Difficulty()))
     scores = load_judge(str(folder), generator=Bad()).score(recs)
     assert calls and all(s == pytest.approx(0.1) for r in scores for s in r.step_scores)
+
+
+def test_every_cell_json_is_its_typed_record_exactly(smoke_run):
+    """What the sweep writes is what the schema reads back: no field dropped, added or coerced."""
+    from prmlab.experiments.records import read_record, record_to_dict
+
+    _, out, _ = smoke_run
+    files = sorted((out / "cells").glob("*/cell.json"))
+    assert len(files) >= 10
+    for f in files:
+        assert record_to_dict(read_record(f)) == json.loads(f.read_text()), f.parent.name

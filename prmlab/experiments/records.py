@@ -8,7 +8,7 @@ A record that does not match its schema is an error naming the file, never a sil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
                       model_serializer)
@@ -38,9 +38,11 @@ class Metric(_Strict):
     n_undefined_resamples: int | None = None
     ci_method: str | None = None  # how the CI was formed when not the plain percentile one
 
+    _always: ClassVar[tuple[str, ...]] = ("value", "ci")  # written even when null
+
     @model_serializer(mode="wrap")
-    def _drop_absent(self, handler):  # `value` and `ci` are always written, null or not
-        return {k: v for k, v in handler(self).items() if v is not None or k in ("value", "ci")}
+    def _drop_absent(self, handler):
+        return {k: v for k, v in handler(self).items() if v is not None or k in self._always}
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()
@@ -174,27 +176,15 @@ class JudgeCell(_Strict):
     provenance: Provenance | None = None
 
 
-class KPoint(_Strict):
-    """F1 with K sampled rationales, accuracies beside it (`prmlab.metrics.f1_by_k`)."""
+class KPoint(Metric):
+    """F1 with K sampled rationales, accuracies beside it (`prmlab.metrics.f1_by_k`): a metric
+    with three more fields, so the schema extends `Metric` (no behaviour is inherited)."""
 
-    value: float | None
-    ci: list[float] | None = None
-    direction: Literal["higher", "lower"] | None = None
-    n: int | None = None
-    aggregation: str | None = None
-    reason: str | None = None
-    n_undefined_resamples: int | None = None
-    ci_method: str | None = None  # how the CI was formed when not the plain percentile one
     acc_err: float | None
     acc_cor: float | None
     k: int
 
-    @model_serializer(mode="wrap")
-    def _drop_absent(self, handler):  # `value`, `ci` and the accuracies are always written, null or not
-        return {k: v for k, v in handler(self).items() if v is not None or k in ("value", "ci", "acc_err", "acc_cor")}
-
-    def as_dict(self) -> dict[str, Any]:
-        return self.model_dump()
+    _always: ClassVar[tuple[str, ...]] = ("value", "ci", "acc_err", "acc_cor")
 
 
 class TTSCell(_Strict):
