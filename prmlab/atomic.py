@@ -29,6 +29,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:  # the folder is read-only, full, ...: name it, not the temporary name
         raise OSError(e.errno, e.strerror or str(e), str(path.parent)) from None
+    ident = outdir.identity(tmp)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
@@ -46,7 +47,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                outdir.remove_own(tmp, ident)
     outdir.record_written(path)
 
 

@@ -174,14 +174,14 @@ def _write_manifest(folder: Path, files: Iterable[str]) -> None:
     if st is not None and _kind(st) != "file":
         raise InputError("prmlab manifest is not a regular file", path=str(target))
     fd, tmp = tempfile.mkstemp(prefix=f"{MANIFEST}.", suffix=".tmp", dir=folder)
+    ident = identity(tmp)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        remove_own(tmp, ident)
         raise
 
 
@@ -217,15 +217,12 @@ def _rel(p: Path, root: Path) -> str:
     return p.relative_to(root).as_posix()
 
 
-def _purge_if_pending(root: Path) -> None:
-    r = _roots.get(root)
-    if r is None or not r.purge:
-        return
-    r.purge = False
-    listed = read_manifest(root) or set()
+def _remove_listed(root: Path, rels: Iterable[str]) -> None:
+    """Delete the regular files `rels` (relative to `root`, as a manifest lists them) and the
+    folders under `root` they leave empty; nothing else, and never through a link."""
     real_root = root.resolve()
     parents: set[Path] = set()
-    for rel in sorted(listed):
+    for rel in sorted(rels):
         f = root / rel
         try:
             if not _inside(f.parent.resolve(), real_root):
@@ -239,6 +236,36 @@ def _purge_if_pending(root: Path) -> None:
     for d in sorted(parents, key=lambda a: -len(a.parts)):
         with contextlib.suppress(OSError):
             d.rmdir()  # only when empty
+
+
+def identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of `path` now: taken right after creating a temporary, it lets
+    `remove_own` tell that temporary from whatever might later stand at its name."""
+    st = _lstat(Path(path))
+    return None if st is None else (st.st_dev, st.st_ino)
+
+
+def remove_own(path: str | os.PathLike, ident: tuple[int, int] | None) -> None:
+    """Remove the temporary file, or the fresh private folder (`tempfile.mkdtemp`, so everything
+    in it is this process's), that this process created at `path` — only while `path` is still
+    that object (`ident`); a link, or anything else now there, is left alone."""
+    p = Path(path)
+    st = _lstat(p)
+    if ident is None or st is None or (st.st_dev, st.st_ino) != ident:
+        return
+    if _kind(st) == "dir":
+        shutil.rmtree(p, ignore_errors=True)
+    elif _kind(st) == "file":
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(p)
+
+
+def _purge_if_pending(root: Path) -> None:
+    r = _roots.get(root)
+    if r is None or not r.purge:
+        return
+    r.purge = False
+    _remove_listed(root, read_manifest(root) or set())
     if root.is_dir():
         _write_manifest(root, [])
 
@@ -463,29 +490,27 @@ def install_folder(tmp: str | os.PathLike, out: str | os.PathLike) -> Path:
         foreign = present - listed
         if foreign and not (p in _roots or listed or _legacy_checkpoint(p)):
             raise InputError("is not empty and was not written by prmlab; not writing into it "
-                             f"(give a new or empty folder)", path=str(shown))
+                             "(give a new or empty folder)", path=str(shown))
         if foreign and _legacy_checkpoint(p) and not listed:
             listed, foreign = present, set()
         clash = sorted(new_files & foreign)
         if clash:
             raise InputError("exists and was not written by prmlab; not replacing it",
                              path=str(shown / clash[0]))
-        if not foreign:  # wholly prmlab's: swap the folders, then drop the old one
+        if not foreign:  # wholly prmlab's: swap the folders, then drop the old one's files
             old = Path(tempfile.mkdtemp(prefix=f".{p.name}.old.", dir=p.parent))
             os.rename(p, old / p.name)
             _write_manifest(tmp, new_files)
             os.rename(tmp, p)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_listed(old, {f"{p.name}/{rel}" for rel in listed | {MANIFEST}})
+            with contextlib.suppress(OSError):
+                old.rmdir()  # anything prmlab did not list stays, in plain sight of its name
         else:  # user files beside: replace prmlab's files one by one
-            for rel in sorted(listed - new_files):
-                f = p / rel
-                fst = _lstat(f)
-                if fst is not None and _kind(fst) == "file":
-                    f.unlink()
+            _remove_listed(p, listed - new_files)
             for rel in sorted(new_files):
                 (p / rel).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp / rel, p / rel)
-            shutil.rmtree(tmp, ignore_errors=True)
+            # `tmp` now holds only empty folders: the caller that made it removes it
             _write_manifest(p, new_files)
     if root is not None and root != p:
         mine = read_manifest(root) or set()
@@ -540,7 +565,7 @@ def check_writable(folder: str | os.PathLike, option: str = "--cache") -> None:
         p.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".prmlab-write-test.", dir=p)
         os.close(fd)
-        os.unlink(tmp)
+        remove_own(tmp, identity(tmp))
     except FileExistsError:
         raise InputError(f"{option} is a file, expected a folder", path=str(p)) from None
     except OSError as e:

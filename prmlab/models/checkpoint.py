@@ -15,7 +15,6 @@ are checked against each other). Saving never deletes a folder prmlab did not wr
 from __future__ import annotations
 
 import math
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from prmlab import outdir
 from prmlab.errors import InputError
 from prmlab.provenance import provenance
 from prmlab.models.text import Codec
-from prmlab.strict import decode, dumps, loads, read_bytes, read_json
+from prmlab.strict import decode, dumps, loads, read_json
 
 HEADS = {"causal": AutoModelForCausalLM, "token": AutoModelForTokenClassification,
          "sequence": AutoModelForSequenceClassification}
@@ -52,6 +51,7 @@ def save_checkpoint(out_dir: str | Path, model, codec: Codec, info: dict[str, An
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as e:
         raise OSError(e.errno, e.strerror or str(e), str(out.parent)) from None
+    ident = outdir.identity(tmp)
     try:
         model.save_pretrained(str(tmp), safe_serialization=True)
         codec.save(tmp)
@@ -66,8 +66,8 @@ def save_checkpoint(out_dir: str | Path, model, codec: Codec, info: dict[str, An
         if "No space left" in str(e) or "Read-only file system" in str(e):
             raise OSError(28 if "No space" in str(e) else 30, str(e).splitlines()[0], str(out)) from None
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    finally:  # gone once installed; after a failure, the partial folder of this call
+        outdir.remove_own(tmp, ident)
     return out
 
 
