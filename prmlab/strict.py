@@ -190,9 +190,9 @@ def decode(raw: bytes, path: str | os.PathLike | None = None) -> str:
                          path=None if path is None else str(path), line=line) from None
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """A whole JSON file, strictly parsed."""
-    return loads(decode(read_bytes(path, "a JSON file"), path), path=path)
+def read_json(path: str | os.PathLike, *, note: bool = True) -> Any:
+    """A whole JSON file, strictly parsed (`note`: as `read_bytes`)."""
+    return loads(decode(read_bytes(path, "a JSON file", note=note), path), path=path)
 
 
 def dumps(obj: Any, **kw: Any) -> str:

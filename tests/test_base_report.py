@@ -92,3 +92,18 @@ def test_a_report_that_cannot_be_reprobed_is_a_clear_error(tiny_base, tmp_path):
     with pytest.raises(InputError, match="cannot probe this base again.*preset"):
         base_report(bad, log=lambda m: None)
     assert base_report(tmp_path / "nowhere") == {}  # not a base: nothing to do
+
+
+def test_a_command_may_refresh_the_report_of_a_base_it_reads(tiny_base, monkeypatch):
+    """Inside a CLI command every file read is an input prmlab refuses to write onto; a cached
+    base's prmlab.json is prmlab's own record, so its refresh is not refused."""
+    from prmlab import outdir
+
+    cfg, path = tiny_base
+    monkeypatch.setattr(base_mod, "PROBE_N", 24)
+    monkeypatch.setattr(base_mod, "SNAPSHOT_PROBE_N", 12)
+    _age(path, slip_flagged=-1.0)
+    _age(snapshot_path(path, cfg), slip_flagged=-1.0)
+    with outdir.command():
+        rep = base_report(path, log=lambda m: None)
+    assert rep["probe_version"] == PROBE_VERSION and rep["slip_flagged"] != -1.0

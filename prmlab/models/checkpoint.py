@@ -94,7 +94,10 @@ def read_info(ckpt: str | Path) -> dict[str, Any]:
     p = Path(ckpt, "prmlab.json")
     if not p.exists() and not p.is_symlink():
         return {}
-    info = read_json(p)
+    # Not noted as an input: prmlab.json is prmlab's own record of the checkpoint, which prmlab
+    # itself updates (a cached base's re-probed report). The checkpoint folder is protected as
+    # an input where a command takes it (`prepare_out(..., input_folders=...)`).
+    info = read_json(p, note=False)
     if not isinstance(info, dict):
         raise InputError("expected a JSON object", path=str(p))
     for key, kinds in (("config", dict), ("threshold", dict), ("report", dict), ("kind", str),
