@@ -122,24 +122,24 @@ def run_judge(spec: JudgeSpec, art: Artifacts, folder: Path, env: Env) -> JudgeC
                        {"judge": j.format, "budget": j.budget, "seed": j.seed}, info["threshold"])
     f1 = metrics.policy.f1.value
     env.ui.log(f"{spec.id}: F1 on policy samples {f1 if f1 is not None else float('nan'):.3f}")
-    return JudgeCell.model_validate(_plain({
+    return JudgeCell.model_validate({**_plain({
         "format": j.format, "budget": j.budget, "seed": j.seed, "threshold": info["threshold"],
         "budget_solutions": info["budget_solutions"], "step_labels": info["step_labels"],
         "selection": info["selection"], "filter": info.get("filter"), **timing,
-        "compute": compute, "metrics": metrics.model_dump(mode="json")}))
+        "compute": compute}), "metrics": metrics})
 
 
-def rollout_labels(spec: LabelFreeSpec, art: Artifacts, env: Env) -> tuple[list[Record], dict]:
-    """The rollout-derived labels of `spec`, derived once per (method, n, k, seed) and kept in
-    `OUT/label_free/` for every format trained on them."""
+def rollout_labels(spec: LabelFreeSpec, chosen: Sequence[Record], art: Artifacts,
+                   env: Env) -> tuple[list[Record], dict]:
+    """The rollout-derived labels of `chosen` (the solutions a gold budget `spec.n` labels),
+    derived once per (method, n, k, seed) and kept in `OUT/label_free/` for every format
+    trained on them."""
     labels_path = env.out / "label_free" / f"{spec.labels_name}.jsonl"
     summary_path = labels_path.with_suffix(".summary.json")
     if labels_path.exists() and summary_path.exists():
         return read_records(labels_path), read_json(summary_path)
-    seed = spec.judge.seed
-    chosen = draw_budget(art.data.pool, spec.n, seed)  # the solutions a gold budget n labels
     sampler = RolloutSampler(load_model(art.policy, "causal"), load_codec(art.policy),
-                             temperature=1.0, seed=seed, progress=False)
+                             temperature=1.0, seed=spec.judge.seed, progress=False)
     sampler.begin_run()
     with env.ui.phase(f"{spec.method} rollouts (K={spec.k}) for {spec.n} solutions"):
         derived, summary = derive_labels(chosen, spec.method, sampler, k=spec.k)
@@ -149,8 +149,9 @@ def rollout_labels(spec: LabelFreeSpec, art: Artifacts, env: Env) -> tuple[list[
 
 
 def run_label_free(spec: LabelFreeSpec, art: Artifacts, folder: Path, env: Env) -> JudgeCell:
-    derived, summary = rollout_labels(spec, art, env)
-    quality = label_quality(derived, draw_budget(art.data.pool, spec.n, spec.judge.seed))
+    chosen = draw_budget(art.data.pool, spec.n, spec.judge.seed)
+    derived, summary = rollout_labels(spec, chosen, art, env)
+    quality = label_quality(derived, chosen)
     j = spec.judge.model_copy(update={"budget": len(derived)})
     info, scores, timing, compute = _train_and_score(j, derived, art, folder, env,
                                                      f"{j.format} on {spec.method} labels")
@@ -159,12 +160,11 @@ def run_label_free(spec: LabelFreeSpec, art: Artifacts, folder: Path, env: Env) 
     compute = {**compute, "rollout_tokens_generated": summary.get("tokens_generated"),
                "rollout_tokens_processed": summary.get("tokens_processed"),
                "rollouts": summary.get("rollouts")}
-    return JudgeCell.model_validate(_plain({
+    return JudgeCell.model_validate({**_plain({
         "format": j.format, "budget": spec.n, "seed": j.seed, "label_source": spec.method,
         "budget_solutions": 0, "step_labels": 0, "rollout_labelled_solutions": spec.n,
         "selection": info["selection"], "filter": info.get("filter"), "label_quality": quality,
-        "threshold": info["threshold"], **timing, "compute": compute,
-        "metrics": metrics.model_dump(mode="json")}))
+        "threshold": info["threshold"], **timing, "compute": compute}), "metrics": metrics})
 
 
 def _running_min(xs: list[float]) -> list[float]:

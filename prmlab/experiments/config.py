@@ -36,8 +36,12 @@ class FieldError(ValueError):
         self.field = field
 
 
-def _seeds_in_span(v: int) -> int:
-    return check_config_seed(v, "seed")
+def _known(v: list[str], known, what: str) -> list[str]:
+    """`v` if every name is one of `known` and none repeats; ValueError naming the first that is not."""
+    for x in v:
+        if x not in known:
+            raise ValueError(f"unknown {what} {x!r} (known: {', '.join(known)})")
+    return _unique(v, f"{what}s")
 
 
 Temperature = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -69,7 +73,7 @@ class DataConfig(BaseModel):
     @field_validator("seed")
     @classmethod
     def _seed(cls, v: int) -> int:
-        return _seeds_in_span(v)
+        return check_config_seed(v, "seed")
 
     @property
     def pool_size(self) -> int:
@@ -128,10 +132,7 @@ class LabelFreeConfig(BaseModel):
     @field_validator("methods")
     @classmethod
     def _methods(cls, v: list[str]) -> list[str]:
-        for m in v:
-            if m not in METHODS:
-                raise ValueError(f"unknown labelling method {m!r} (known: {', '.join(METHODS)})")
-        return _unique(v, "methods")
+        return _known(v, METHODS, "labelling method")
 
     @field_validator("formats")
     @classmethod
@@ -200,15 +201,12 @@ class RunConfig(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
-        return _unique([_seeds_in_span(s) for s in v], "seeds")
+        return _unique([check_config_seed(s, "seed") for s in v], "seeds")
 
     @field_validator("baselines")
     @classmethod
     def _baselines(cls, v: list[str]) -> list[str]:
-        for b in v:
-            if b not in BASELINES:
-                raise ValueError(f"unknown baseline {b!r} (known: {', '.join(BASELINES)})")
-        return _unique(v, "baselines")
+        return _known(v, BASELINES, "baseline")
 
     @field_validator("f1_targets")
     @classmethod

@@ -90,17 +90,19 @@ class Provenance(_Strict):
     versions: dict[str, str]
 
 
-class Threshold(_Strict):
-    value: float
-    tuned: bool
-    dev_f1: float | None = None
-    other: "ThresholdOther | None" = None
-
-
 class ThresholdOther(_Strict):
     value: float
     tuned: bool
     dev_f1: float | None = None
+
+
+class Threshold(_Strict):
+    """The threshold a judge is read at, and the other one it saved (0.5 or its dev-tuned one)."""
+
+    value: float
+    tuned: bool
+    dev_f1: float | None = None
+    other: ThresholdOther | None = None
 
 
 class Trial(_Strict):
@@ -262,5 +264,3 @@ def read_record(path: str | Path) -> Any:
 def record_to_dict(rec: BaseModel) -> dict[str, Any]:
     return rec.model_dump(mode="json", by_alias=True)
 
-
-Threshold.model_rebuild()

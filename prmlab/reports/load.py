@@ -71,13 +71,9 @@ class Run:
         return [c for c in self.cells if c.kind == kind]
 
 
-def _read_json(path: Path) -> Any:
-    return read_json(path)  # strict: every problem is an InputError naming the file
-
-
 def read_cell(folder: Path) -> Cell:
     f = folder / "cell.json"
-    raw = _read_json(f)
+    raw = read_json(f)
     if not isinstance(raw, dict):
         raise InputError("expected a JSON object", path=str(f))
     kind = raw.get("kind")
@@ -96,7 +92,7 @@ def load_run(out_dir: str | Path) -> Run:
     cfg_path = out / "config.json"
     if not cfg_path.is_file():
         raise InputError("no config.json: not a run folder written by `prmlab run`", path=str(out))
-    raw = _read_json(cfg_path)
+    raw = read_json(cfg_path)
     if not isinstance(raw, dict):
         raise InputError("expected a JSON object", path=str(cfg_path))
     config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
@@ -105,7 +101,7 @@ def load_run(out_dir: str | Path) -> Run:
     artifacts = None
     if art_path.is_file():
         try:
-            artifacts = RunArtifacts.model_validate(_read_json(art_path))
+            artifacts = RunArtifacts.model_validate(read_json(art_path))
         except ValidationError as e:
             err = e.errors()[0]
             raise InputError(f"artifacts.json does not match its schema: {err['msg']}", path=str(art_path),

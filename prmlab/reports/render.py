@@ -11,18 +11,15 @@ from prmlab.reports.tables import table_html, table_md
 
 # ("h1"|"h2"|"h3"|"headline", text) | ("ul", [text]) | ("table", Table) | ("fig", file, caption)
 Block = tuple
+HEADINGS = {"h1": 1, "h2": 2, "h3": 3}
 
 
 def render_md(blocks: Sequence[Block]) -> str:
     parts = []
     for blk in blocks:
         kind = blk[0]
-        if kind == "h1":
-            parts.append(f"# {blk[1]}\n")
-        elif kind == "h2":
-            parts.append(f"## {blk[1]}\n")
-        elif kind == "h3":
-            parts.append(f"### {blk[1]}\n")
+        if kind in HEADINGS:
+            parts.append(f"{'#' * HEADINGS[kind]} {blk[1]}\n")
         elif kind == "headline":
             parts.append(f"**Headline.** {blk[1]}\n")
         elif kind == "ul":
@@ -53,12 +50,8 @@ def render_html(blocks: Sequence[Block], figs: Mapping[str, bytes]) -> str:
              "<body>"]
     for blk in blocks:
         kind = blk[0]
-        if kind == "h1":
-            parts.append(f"<h1>{html.escape(blk[1])}</h1>")
-        elif kind == "h2":
-            parts.append(f"<h2>{html.escape(blk[1])}</h2>")
-        elif kind == "h3":
-            parts.append(f"<h3>{html.escape(blk[1])}</h3>")
+        if kind in HEADINGS:
+            parts.append(f"<{kind}>{html.escape(blk[1])}</{kind}>")
         elif kind == "headline":
             parts.append(f'<p class="headline"><strong>Headline.</strong> {html.escape(blk[1])}</p>')
         elif kind == "ul":
