@@ -39,7 +39,8 @@ from prmlab.data.arith.problems import parse_problem  # noqa: E402
 from prmlab.data.arith.solutions import ERROR_TYPES, inject  # noqa: E402
 from prmlab.models.generate import generate  # noqa: E402
 from prmlab.models.presets import llama_config, n_params  # noqa: E402
-from prmlab.supervision.rollouts import Request, derive_labels, final_answer  # noqa: E402
+from prmlab.data.tasks.arith import first_answer as final_answer  # noqa: E402
+from prmlab.supervision.rollouts import Request, derive_labels  # noqa: E402
 from prmlab.training.base import arith_codec  # noqa: E402
 from prmlab.training.rollout_sampler import RolloutSampler  # noqa: E402
 

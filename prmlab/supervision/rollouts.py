@@ -68,7 +68,6 @@ from typing import Any, Callable, Generator, Mapping, Sequence
 
 from prmlab.data.record import Record, labels_from_first_error
 from prmlab.data.tasks import ARITH, Task
-from prmlab.data.tasks.arith import first_answer, gold_value
 from prmlab.errors import InputError
 from prmlab.metrics.labels import label_agreement
 
@@ -102,31 +101,6 @@ class Outcome:
 
 
 Complete = Callable[[list[Request]], list[Outcome]]
-
-
-# ---- outcome correctness of the arith task (kept for callers that name no task) ------------
-
-def gold_answer(problem: str) -> int:
-    """The value of the problem's target quantity; InputError when it is not an arith problem.
-
-    The arith task's gold answer as an int (`ARITH.gold_answer` gives it as a string)."""
-    return gold_value(problem)
-
-
-def final_answer(steps: Sequence[str]) -> int | None:
-    """The value of the first `answer = v` step, None when there is none (`ARITH.final_answer`
-    as an int)."""
-    return first_answer(steps)
-
-
-def reached_gold(steps: Sequence[str], gold: int) -> bool:
-    """Did this (prefix + completion) reach the right final answer (arith, gold value given)?
-
-    >>> reached_gold(["bob = 23 + 7 = 30", "answer = 90"], 90), reached_gold(["answer = 9"], 90)
-    (True, False)
-    """
-    a = final_answer(steps)
-    return a is not None and a == gold
 
 
 def _norm(s: str) -> str:
