@@ -76,3 +76,16 @@ def test_non_prefix_tags_rejected_by_default_with_the_place(tmp_path):
     p = write_rows(tmp_path, [{"input": PLAIN, "label": tagged(PLAIN, "-+")}])
     with pytest.raises(InputError, match=r"math-shepherd.jsonl:1: field label\[1\]: correct after"):
         read_any(p)
+
+
+def test_cli_convert_to_trl_and_back(tmp_path, run_cli):
+    rows = [{"input": RECIPE, "label": tagged(RECIPE, "+-"), "task": "GSM8K"}]
+    src = write_rows(tmp_path, rows)
+    code, stdout, err = run_cli("data", "convert", "--to", "trl", src, tmp_path / "t.jsonl")
+    assert (code, err) == (0, "") and "converted 1 records" in stdout
+    t = json.loads((tmp_path / "t.jsonl").read_text())
+    assert (t["prompt"], t["labels"]) == (RECIPE_PROBLEM, [True, False])
+    code, _, err = run_cli("data", "convert", "--to", "math-shepherd", tmp_path / "t.jsonl",
+                           tmp_path / "back" / "math-shepherd.jsonl")
+    assert (code, err) == (0, "")
+    assert json.loads((tmp_path / "back" / "math-shepherd.jsonl").read_text()) == rows[0]

@@ -173,3 +173,46 @@ def test_rows_are_not_modified_by_reading(tmp_path):
     before = copy.deepcopy(ROWS)
     read_any(write_rows(tmp_path, ROWS), "prm800k")
     assert ROWS == before
+
+
+def test_cli_convert_skip_bad_counts_and_reports_first_reasons(tmp_path, run_cli):
+    src, out = tmp_path / "phase2_train.jsonl", tmp_path / "out.jsonl"
+    bad = row([step(comp("a", 7))], "solution")
+    src.write_text("".join(json.dumps(r) + "\n" for r in [FOUND_ERROR, bad, HUMAN]) + "{oops\n")
+    code, _, err = run_cli("data", "convert", "--to", "prmlab", src, out)
+    assert code == 2 and not out.exists()
+    assert f"{src}:2: field label.steps[0].completions[0].rating" in err
+    code, stdout, err = run_cli("data", "convert", "--to", "prmlab", "--skip-bad", src, out)
+    assert (code, err) == (0, "")
+    assert "converted 2 records" in stdout
+    assert f"skipped 2 records that cannot be converted (--skip-bad): {src}:2: field " \
+           "label.steps[0].completions[0].rating" in stdout
+    assert f"{src}:4: malformed JSON" in stdout
+    assert [r.id for r in read_any(out)] == ["phase2_train-1", "phase2_train-3"]
+
+
+def test_cli_convert_to_trl_skips_unknown_labels_only_when_asked(tmp_path, run_cli):
+    src, out = write_rows(tmp_path, ROWS), tmp_path / "out.jsonl"
+    code, _, err = run_cli("data", "convert", "--to", "trl", src, out)
+    # row 3: a give_up with one correct step; as booleans it would read back "all correct"
+    assert code == 2 and f"{src}:3: field first_error" in err and "cannot convert to trl" in err
+    code, stdout, err = run_cli("data", "convert", "--to", "trl", "--skip-bad", src, out)
+    assert (code, err) == (0, "")
+    # rows 3 and 4 have an unknown first error (row 4 unknown labels too); TRL cannot hold that
+    assert "converted 3 records" in stdout and "skipped 2 records" in stdout
+    assert [(r.labels, r.first_error) for r in read_any(out)] == [([1, 1, 0], 2), ([1, 1, 1], -1),
+                                                                ([1, 0], 1)]
+
+
+def test_cli_unfinished_drop_is_counted(tmp_path, run_cli):
+    src, out = write_rows(tmp_path, [FOUND_ERROR, GAVE_UP, HUMAN]), tmp_path / "out.jsonl"
+    code, stdout, err = run_cli("data", "convert", "--to", "trl", "--unfinished", "drop", src, out)
+    assert (code, err) == (0, "")
+    assert "converted 2 records" in stdout
+    assert "dropped 1 record by option: unfinished prm800k trajectory (finish_reason give_up) 1" \
+        in stdout
+    code, stdout, _ = run_cli("data", "validate", src, "--unfinished", "drop")
+    assert code == 0 and "2 records" in stdout and "dropped 1 record" in stdout
+    code, _, err = run_cli("data", "convert", "--to", "trl", "--label-semantics", "prefix", src,
+                           tmp_path / "o2.jsonl")
+    assert code == 2 and "--label-semantics applies to trl, not to prm800k" in err

@@ -84,3 +84,14 @@ def test_changed_labels_do_not_write_stale_kept_labels(tmp_path):
     with pytest.raises(WriteError) as e:
         write_any(tmp_path / "out.jsonl", [changed], "trl")
     assert e.value.field == "meta.trl_labels"
+
+
+def test_cli_convert_to_canonical_and_back(tmp_path, run_cli):
+    src = write_rows(tmp_path, [DOC_STYLE, PRM800K_STYLE, SOFT])
+    code, stdout, err = run_cli("data", "convert", "--to", "prmlab", src, tmp_path / "c.jsonl")
+    assert (code, err) == (0, "") and "converted 3 records" in stdout
+    code, stdout, err = run_cli("data", "convert", "--to", "trl", tmp_path / "c.jsonl",
+                                tmp_path / "back" / "trl.jsonl")
+    assert (code, err) == (0, "")  # ids are the defaults of a file called trl.jsonl, so not written
+    assert [json.loads(x) for x in (tmp_path / "back" / "trl.jsonl").read_text().splitlines()] == [
+        DOC_STYLE, PRM800K_STYLE, SOFT]

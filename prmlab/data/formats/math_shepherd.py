@@ -145,6 +145,9 @@ def to_obj(rec: Record, index: int, out_path: str | os.PathLike) -> dict[str, An
             raise fail(f"meta.{TAGS_KEY}", f"the tags kept in meta.{TAGS_KEY} ({tags!r}) do not "
                        "agree with the record's labels (changed since it was read); remove that "
                        "key to write the labels")
+    if rec.first_error is None and None not in rec.labels:
+        raise fail("first_error", "math-shepherd cannot say that the first error is unknown while "
+                   "every step label is known: a reader would take these labels as all correct")
     steps = []
     for k, (s, lab) in enumerate(zip(rec.steps, rec.labels), start=1):
         if TAG in s:

@@ -21,7 +21,9 @@ How it maps onto the canonical record, explicitly:
 
 `source` is "trl" and the id "<file stem>-<line>" unless the line carries its own. Writing:
 `meta["trl_labels"]` when kept, else `soft_labels` when the record has them, else booleans;
-TRL has no "unknown", so an unknown label is a WriteError, not a guess.
+TRL has no "unknown", so an unknown label is a WriteError, not a guess, and so is a record
+whose first error is unknown although every step label is known (a PRM800K give_up with only
+correct steps): written as booleans it would read back as "all steps correct".
 
 >>> r = from_obj({"prompt": "1+1?", "completions": ["1+1=2", "so 2"], "labels": [True, True]},
 ...              Where("t.jsonl", 1))
@@ -166,6 +168,9 @@ def to_obj(rec: Record, index: int, out_path: str | os.PathLike) -> dict[str, An
             what = "unknown (null)" if values[i] is None else repr(values[i])
             raise fail(f"{field}[{i}]", f"trl needs true, false or a number for every step; "
                        f"this label is {what}")
+    if first_error_from_labels(interpret(out, Where("", 0))[0]) != rec.first_error:
+        raise fail("first_error", "trl cannot say that the first error is unknown while every "
+                   "step label is known: a reader would take these labels as all correct")
     obj = {"prompt": rec.problem, "completions": list(rec.steps), "labels": out}
     obj.update(write_extras(rec, COVERED, default_id=default_id(str(out_path), index + 1),
                             default_source=NAME, meta_used=(LABELS_KEY,)))
