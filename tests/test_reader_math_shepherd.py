@@ -1,5 +1,6 @@
 """Math-Shepherd rows written by hand in the published layout ("problem Step 1: ... ки\\nStep 2:
-... ки", `label` the same with each ки replaced by + or -); expected values worked out by hand."""
+... ки", `label` the same with each ки replaced by + or -); expected values worked out by
+hand."""
 
 from __future__ import annotations
 

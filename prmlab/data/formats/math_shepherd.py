@@ -44,9 +44,9 @@ import re
 from typing import Any, Iterable
 
 from prmlab.atomic import write_jsonl
-from prmlab.data.formats.common import (ReadReport, WriteError, Where, build, check_choice, default_id, get,
-                                        read_jsonl_located,
-                                        need_object, prefix_labels, read_extras, write_extras)
+from prmlab.data.formats.common import (ReadReport, WriteError, Where, build, check_choice,
+                                        default_id, get, need_object, prefix_labels,
+                                        read_extras, read_jsonl_located, write_extras)
 from prmlab.data.record import Record, first_error_from_labels
 from prmlab.errors import InputError
 

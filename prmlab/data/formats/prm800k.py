@@ -267,8 +267,8 @@ def to_obj(rec: Record, index: int, out_path: str | os.PathLike) -> dict[str, An
         label["steps"] = kept_steps
         opts = read_opts if isinstance(read_opts, dict) else {}
         try:
-            again = from_obj({"question": question, "label": label}, Where(str(out_path), index + 1),
-                             neutral=opts.get("neutral", "correct"),
+            again = from_obj({"question": question, "label": label},
+                             Where(str(out_path), index + 1), neutral=opts.get("neutral", "correct"),
                              unfinished=opts.get("unfinished", "unknown"))
         except (InputError, Dropped) as e:
             raise fail(f"meta.{STEPS_KEY}", f"the PRM800K label steps kept there do not read back "
