@@ -75,8 +75,11 @@ CASES = [
      ["t.jsonl:1:", "field labels:", "1 entries for 2 completions"]),
     ("prm800k missing problem", "p.jsonl", json.dumps({"question": {}, "label": {"steps": []}}),
      None, ["p.jsonl:1:", "field question.problem", "missing"]),
-    ("trl label type", "t.jsonl", json.dumps({"prompt": "p", "completions": ["a"], "labels": [1]}),
-     "trl", ["t.jsonl:1:", "field labels[0]", "true or false"]),
+    ("trl label type", "t.jsonl", json.dumps({"prompt": "p", "completions": ["a"], "labels": ["1"]}),
+     "trl", ["t.jsonl:1:", "field labels[0]", "true, false or a number"]),
+    ("trl soft label range", "t.jsonl", json.dumps({"prompt": "p", "completions": ["a"],
+                                                     "labels": [1.5]}),
+     "trl", ["t.jsonl:1:", "field labels[0]", "outside [0, 1]"]),
 ]
 
 

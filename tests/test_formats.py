@@ -86,11 +86,17 @@ def test_prm800k_mapping(tmp_path):
                       "chosen_completion": None}, finish="solution"),
     ]) + "\n")
     a, b = read_any(p, "prm800k")
-    assert a.steps == ["a", "b1", "c", "d"]  # chosen, else the first completion
+    assert a.steps == ["a", "b1", "c", "d"]  # chosen, else the first completion rated -1
     assert (a.labels, a.first_error) == ([1, 1, 0, 0], 2)  # neutral -> correct; +1 after -1 -> 0
     assert a.id == "phase2_train-1" and a.source == "prm800k"
-    assert a.meta == {"labeler": "L1", "ground_truth_answer": "4", "finish_reason": "found_error"}
-    assert (b.steps, b.labels, b.first_error) == (["h"], [None], None)
+    # finish_reason found_error is what the writer writes for first_error 2, so not kept;
+    # the alternatives and flags are, with the options they were read with
+    assert {k: v for k, v in a.meta.items() if k not in ("label_steps", "label_read")} == {
+        "labeler": "L1", "ground_truth_answer": "4"}
+    assert a.meta["label_read"] == {"neutral": "correct", "unfinished": "unknown"}
+    assert len(a.meta["label_steps"]) == 4
+    # the human step is the README's "+1 step" (its null rating reads +1); solution: correct
+    assert (b.steps, b.labels, b.first_error) == (["h"], [1], -1)
     [a2, _] = read_any(p, "prm800k", neutral="wrong")
     assert (a2.labels, a2.first_error) == ([1, 0, 0, 0], 1)
 
@@ -148,9 +154,10 @@ def test_trl_labels(tmp_path):
     p = tmp_path / "t.jsonl"
     p.write_text(json.dumps({"prompt": "p", "completions": ["a", "b", "c"],
                              "labels": [True, False, True]}) + "\n")
+    assert read_any(p)[0].labels == [1, 0, 0]  # independent (the default): first false = error
     with pytest.raises(InputError, match=r"field labels\[2\]"):
-        read_any(p)
-    assert read_any(p, after_error="wrong")[0].labels == [1, 0, 0]
+        read_any(p, label_semantics="prefix")
+    assert read_any(p, label_semantics="prefix", after_error="wrong")[0].labels == [1, 0, 0]
 
 
 def test_options_must_apply_and_be_known(tmp_path):

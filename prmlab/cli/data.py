@@ -16,7 +16,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from prmlab.data.formats import FORMATS, WriteError, get_format, read_any_located, write_any
+from prmlab.data.formats import (FORMATS, ReadReport, WriteError, get_format, read_any_located,
+                                 representable, write_any)
 from prmlab.data.stats import describe
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -32,12 +33,29 @@ OverwriteOpt = Annotated[bool, typer.Option(
     "--overwrite", help="Replace OUT even if prmlab did not write it (never a link, a folder, a "
     "device or the input itself).")]
 AfterErrorOpt = Annotated[Optional[str], typer.Option(
-    "--after-error", help="Math-Shepherd and TRL only: a step marked correct after a wrong one "
-    "breaks prefix semantics; 'reject' it (the default) or label it 'wrong'.")]
+    "--after-error", help="Math-Shepherd, and TRL under --label-semantics prefix: a step marked "
+    "correct after a wrong one breaks prefix semantics; 'reject' it (the default) or label it "
+    "'wrong' (the file's own labels are kept in meta).")]
+UnfinishedOpt = Annotated[Optional[str], typer.Option(
+    "--unfinished", help="PRM800K only: how a trajectory the labeler did not finish (give_up, "
+    "bad_problem, no finish_reason, or a path that ends early) is read. 'unknown' (the default): "
+    "rated steps keep their labels, an error found stays the first error, else the first error "
+    "is unknown; 'drop': leave it out (counted); 'as-rated': as if finished.")]
+SemanticsOpt = Annotated[Optional[str], typer.Option(
+    "--label-semantics", help="TRL only: 'independent' (the default: each label is its own "
+    "step's verdict, a true may follow a false, the first false is the first error) or 'prefix' "
+    "(the file follows prefix semantics; see --after-error).")]
 
 
-def _read(path: str, fmt: Optional[str], neutral: Optional[str], after_error: Optional[str]):
-    return read_any_located(path, fmt, neutral=neutral, after_error=after_error)
+def _read(path: str, fmt: Optional[str], neutral: Optional[str], after_error: Optional[str],
+          unfinished: Optional[str], label_semantics: Optional[str], report: ReadReport):
+    return read_any_located(path, fmt, report=report, neutral=neutral, after_error=after_error,
+                            unfinished=unfinished, label_semantics=label_semantics)
+
+
+def _echo_report(report: ReadReport) -> None:
+    for line in report.summary():
+        typer.echo(line)
 
 
 @app.command()
@@ -49,20 +67,43 @@ def convert(
         "--from", help=f"Input format ({_NAMES}); sniffed from the content when omitted.")] = None,
     neutral: NeutralOpt = None,
     after_error: AfterErrorOpt = None,
+    unfinished: UnfinishedOpt = None,
+    label_semantics: SemanticsOpt = None,
+    skip_bad: Annotated[bool, typer.Option(
+        "--skip-bad", help="Skip records that cannot be converted (read or written) instead of "
+        "stopping at the first; the summary gives their count and the first reasons.")] = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     """Convert a file between formats, through the canonical record."""
+    from prmlab.errors import InputError
     from prmlab.outdir import prepare_out_file
 
     get_format(to)  # an unknown --to fails before anything is read
     prepare_out_file(dst, inputs=[src], overwrite=overwrite, option="OUT")
-    name, located = _read(src, from_, neutral, after_error)
+    report = ReadReport(skip_bad=skip_bad)
+    name, located = _read(src, from_, neutral, after_error, unfinished, label_semantics, report)
+    records = [rec for _, rec in located]
+    bad = set()
+    for i, err in representable(records, to, dst):
+        if err is None:
+            continue
+        located_err = located[i][0].error(
+            err.field, f"{err.bare_message} (id {err.record_id!r}; cannot convert to {to})")
+        if not skip_bad:  # say where in the input the unrepresentable record is
+            raise located_err
+        report.skip(located_err)
+        bad.add(i)
+    records = [r for i, r in enumerate(records) if i not in bad]
+    if not records:
+        raise InputError("no record can be converted (" + "; ".join(report.summary()) + ")",
+                         path=src)
     try:
-        n = write_any(dst, [rec for _, rec in located], to)
-    except WriteError as e:  # say where in the input the unrepresentable record is
+        n = write_any(dst, records, to)
+    except WriteError as e:  # representable() said yes; kept as a guard with the location
         raise located[e.index][0].error(
             e.field, f"{e.bare_message} (id {e.record_id!r}; cannot convert to {to})") from None
     typer.echo(f"converted {n} records: {src} ({name}) -> {dst} ({to})")
+    _echo_report(report)
 
 
 @app.command()
@@ -71,12 +112,16 @@ def validate(
     fmt: FormatOpt = None,
     neutral: NeutralOpt = None,
     after_error: AfterErrorOpt = None,
+    unfinished: UnfinishedOpt = None,
+    label_semantics: SemanticsOpt = None,
 ) -> None:
     """Check every record of a file; exit 0 with a one-line summary, or 2 naming the problem."""
-    name, located = _read(file, fmt, neutral, after_error)
+    report = ReadReport()
+    name, located = _read(file, fmt, neutral, after_error, unfinished, label_semantics, report)
     d = describe(rec for _, rec in located)
     typer.echo(f"{file}: valid {name}, {d['n']} records ({d['n_erroneous']} with an error, "
                f"{d['n_correct']} correct, {d['n_unknown']} unknown), {d['n_steps']} steps")
+    _echo_report(report)
 
 
 @app.command()
@@ -86,14 +131,20 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     neutral: NeutralOpt = None,
     after_error: AfterErrorOpt = None,
+    unfinished: UnfinishedOpt = None,
+    label_semantics: SemanticsOpt = None,
 ) -> None:
     """Counts, mean steps and where first errors fall, overall and by source."""
-    name, located = _read(file, fmt, neutral, after_error)
+    report = ReadReport()
+    name, located = _read(file, fmt, neutral, after_error, unfinished, label_semantics, report)
     d = describe(rec for _, rec in located)
     if as_json:
-        typer.echo(json.dumps({"file": file, "format": name, **d}, indent=2, ensure_ascii=False))
+        extra = {"dropped": report.dropped} if report.dropped else {}
+        typer.echo(json.dumps({"file": file, "format": name, **d, **extra}, indent=2,
+                              ensure_ascii=False))
         return
     _print_tables(file, name, d)
+    _echo_report(report)
 
 
 def _print_tables(file: str, name: str, d: dict) -> None:

@@ -1,8 +1,15 @@
 """The canonical record: one step-by-step solution with prefix-semantics step labels.
 
 Fields (DESIGN.md): id, problem, steps, labels (1/0/None per step), first_error (-1 none,
-None unknown), answer, answer_correct, source, meta. Prefix semantics: labels are 1...1 0...0,
-so `labels` follows from `first_error` and vice versa.
+None unknown), answer, answer_correct, source, meta, and optionally soft_labels. Prefix
+semantics: labels are 1...1 0...0, so `labels` follows from `first_error` and vice versa, with
+one allowance: `first_error: null` beside labels that show no error means "no error among the
+labelled steps, but the solution is not known to be complete" (a PRM800K labeler who gave up).
+
+`soft_labels` (absent or null in files that have none, so older files read as before, and
+`to_dict` leaves it out when it is None) holds per-step soft targets in [0, 1] as a file gave
+them (TRL's float labels, Monte-Carlo estimates), never rounded; null where a step has none.
+The hard `labels` stay what the file says for certain (a soft 0.7 is an unknown hard label).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Any
 from prmlab.errors import InputError
 
 FIELDS = ("id", "problem", "steps", "labels", "first_error", "answer", "answer_correct",
-          "source", "meta")
+          "source", "meta", "soft_labels")
 
 
 @dataclasses.dataclass
@@ -27,9 +34,13 @@ class Record:
     answer_correct: bool | None = None
     source: str = ""
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    soft_labels: list[float | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in FIELDS}
+        """The JSON object; `soft_labels` only when set, so records without it keep their bytes
+        (and the cache keys computed from them)."""
+        return {f: getattr(self, f) for f in FIELDS if f != "soft_labels" or self.soft_labels
+                is not None}
 
     @property
     def is_correct(self) -> bool | None:
@@ -124,9 +135,9 @@ def record_from_dict(obj: Any, *, path: str | None = None, line: int | None = No
             for i, lab in enumerate(labels):
                 if lab is not None and lab != expect[i]:
                     raise fail(f"labels[{i}]", f"is {lab} but first_error={fe} implies {expect[i]}")
-    else:
+    else:  # null beside labels without a 0 is allowed: no error seen, completion not known
         derived = first_error_from_labels(labels)
-        if derived is not None and any(lab is not None for lab in labels):
+        if derived is not None and derived >= 0:
             raise fail("first_error", f"is null but labels imply {derived}")
     answer = obj.get("answer")
     if answer is not None and not isinstance(answer, str):
@@ -142,6 +153,17 @@ def record_from_dict(obj: Any, *, path: str | None = None, line: int | None = No
         meta = {}
     if not isinstance(meta, dict):
         raise fail("meta", f"expected an object, got {_type_name(meta)}")
+    soft = obj.get("soft_labels")
+    if soft is not None:
+        if not isinstance(soft, list):
+            raise fail("soft_labels", f"expected a list or null, got {_type_name(soft)}")
+        if len(soft) != len(steps):
+            raise fail("soft_labels", f"has {len(soft)} entries for {len(steps)} steps")
+        for i, v in enumerate(soft):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not 0 <= v <= 1):
+                raise fail(f"soft_labels[{i}]", f"expected a number in [0, 1] or null, got {v!r}")
+        soft = list(soft)
     return Record(id=rid, problem=problem, steps=list(steps), labels=list(labels),
                   first_error=fe, answer=answer,
-                  answer_correct=ac, source=source, meta=dict(meta))
+                  answer_correct=ac, source=source, meta=dict(meta), soft_labels=soft)

@@ -6,10 +6,15 @@ readers share (1) `Where`, the location an error names; (2) typed field getters 
 `InputError` there; (3) the *extras* convention that makes every format round-trip:
 
 - a writer stores the canonical fields its format has no place for (`id`, `source`, `answer`,
-  `answer_correct`, and leftover `meta`) as extra top-level keys, only when they carry
-  information (not when empty or equal to what a reader would infer anyway);
+  `answer_correct`, `soft_labels` and leftover `meta`) as extra top-level keys, only when they
+  carry information (not when empty or equal to what a reader would infer anyway);
 - a reader reads those keys back when present, and keeps any other key it does not know in
   `meta`, so nothing in an upstream file is dropped silently.
+
+(4) `ReadReport`: a record that cannot be converted is an `InputError` at its file:line and
+field; only when the caller asks (`skip_bad`, the CLI's `--skip-bad`) is it skipped instead,
+and then counted with its reason. A record the user's own options leave out (PRM800K
+`--unfinished drop`) raises `Dropped` and is counted by reason. Neither happens silently.
 """
 
 from __future__ import annotations
@@ -18,11 +23,78 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from prmlab.data.jsonl import iter_json_lines
+from prmlab.data.jsonl import read_text
 from prmlab.data.record import Record, record_from_dict
 from prmlab.errors import InputError
+from prmlab.strict import loads
 
-EXTRA_KEYS = ("id", "source", "answer", "answer_correct", "meta")
+EXTRA_KEYS = ("id", "source", "answer", "answer_correct", "soft_labels", "meta")
+SHOWN_REASONS = 3  # how many skip reasons a summary prints in full
+
+
+class Dropped(Exception):
+    """A record the reader's options leave out on purpose (not an error); `reason` is counted."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclasses.dataclass
+class ReadReport:
+    """What a read left out: records skipped as unconvertible (only with `skip_bad`) and
+    records dropped by an option, so that a summary can say how many and why.
+
+    >>> r = ReadReport(skip_bad=True)
+    >>> r.skip(InputError("no steps", path="a.jsonl", line=3, field="label.steps"))
+    >>> r.drop("finish_reason give_up"); r.drop("finish_reason give_up")
+    >>> print("\\n".join(r.summary()))
+    skipped 1 record that cannot be converted (--skip-bad): a.jsonl:3: field label.steps: no steps
+    dropped 2 records by option: finish_reason give_up 2
+    """
+
+    skip_bad: bool = False
+    skipped: list[InputError] = dataclasses.field(default_factory=list)
+    dropped: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def skip(self, err: InputError) -> None:
+        self.skipped.append(err)
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    @property
+    def n_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    def summary(self) -> list[str]:
+        out = []
+        if self.skipped:
+            n = len(self.skipped)
+            shown = "; ".join(str(e) for e in self.skipped[:SHOWN_REASONS])
+            more = f"; and {n - SHOWN_REASONS} more" if n > SHOWN_REASONS else ""
+            out.append(f"skipped {n} record{'s' if n > 1 else ''} that cannot be converted "
+                       f"(--skip-bad): {shown}{more}")
+        if self.dropped:
+            n = self.n_dropped
+            why = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items()))
+            out.append(f"dropped {n} record{'s' if n > 1 else ''} by option: {why}")
+        return out
+
+
+def guarded(report: "ReadReport | None", convert: Callable[[], Record]) -> Record | None:
+    """convert(), or None when it raised Dropped (counted) or, under skip_bad, an InputError."""
+    try:
+        return convert()
+    except Dropped as d:
+        if report is not None:
+            report.drop(d.reason)
+        return None
+    except InputError as e:
+        if report is None or not report.skip_bad:
+            raise
+        report.skip(e)
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +246,8 @@ def write_extras(rec: Record, covered: Iterable[str], *, default_id: str | None 
         out["answer"] = rec.answer
     if "answer_correct" not in covered and rec.answer_correct is not None:
         out["answer_correct"] = rec.answer_correct
+    if "soft_labels" not in covered and rec.soft_labels is not None:
+        out["soft_labels"] = rec.soft_labels
     used = set(meta_used)
     rest = {k: v for k, v in rec.meta.items() if k not in used}
     if rest:
@@ -204,11 +278,21 @@ def default_id(path: str, n: int) -> str:
     return f"{Path(path).stem}-{n}"
 
 
-def read_jsonl_located(path, text: str | None, convert: Callable[[Any, Where], Record]
-                       ) -> list[tuple[Where, Record]]:
-    """Every line of a JSONL file converted to a record, each with where it came from."""
+def read_jsonl_located(path, text: str | None, convert: Callable[[Any, Where], Record],
+                       report: ReadReport | None = None) -> list[tuple[Where, Record]]:
+    """Every line of a JSONL file converted to a record, each with where it came from.
+
+    A line that is not JSON is a record that cannot be converted like any other (skipped and
+    counted under `report.skip_bad`, an error otherwise).
+    """
+    if text is None:
+        text = read_text(path)
     out = []
-    for line, obj in iter_json_lines(path, text):
-        where = Where(str(path), line)
-        out.append((where, convert(obj, where)))
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = Where(str(path), n)
+        rec = guarded(report, lambda: convert(loads(line, path=path, line=n), where))
+        if rec is not None:
+            out.append((where, rec))
     return out

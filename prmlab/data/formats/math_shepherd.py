@@ -6,8 +6,11 @@
 The splitting rule, exactly:
 
 1. `input` is cut at every `ки`; what follows the last tag must be blank.
-2. The first piece holds the problem and the first step: the step starts at the first
-   occurrence of `Step 1:`; the text before it is the problem. (No `Step 1:` is an error.)
+2. The first piece holds the problem and the first step: the step starts at the **last**
+   occurrence of `Step 1:` in it (the published layout is "problem Step 1: ... ки\nStep 2: ...
+   ки", and a problem may itself contain "Step 1:", so an earlier occurrence is part of the
+   problem); the text before it is the problem. Without `Step 1:` the last `step 1:` is used,
+   as TRL's own Math-Shepherd conversion does; with neither it is an error.
 3. Every piece is one step. Steps keep their `Step k:` prefixes as part of the step text;
    surrounding whitespace (the space before each tag, the newline after it) is not kept.
 4. `label` must be exactly `input` with each tag replaced by `+` or `-`, checked character by
@@ -15,11 +18,14 @@ The splitting rule, exactly:
 
 Math-Shepherd's tags come from rollouts (a step is good if completions from it reach the
 answer), so a `+` can follow a `-`. Prefix semantics cannot say that: by default such a line is
-rejected; `after_error="wrong"` labels every step after the first `-` wrong instead. `task`
-goes to `meta["task"]`; `source` is "math-shepherd"; the id is "<file stem>-<line>".
+rejected; `after_error="wrong"` labels every step after the first `-` wrong instead (the
+first `-` is the first error) and keeps the tags as given in `meta["step_tags"]` (e.g.
+"+-+-"), which the writer writes back when they still agree with the labels. `task` goes to
+`meta["task"]`; `source` is "math-shepherd"; the id is "<file stem>-<line>".
 
 Writing adds a `Step k: ` prefix to steps that lack one (Math-Shepherd tools expect it), so a
-record round-trips exactly when its steps carry those prefixes already.
+record round-trips exactly when its steps carry those prefixes already; a record this reader
+would not split back the same way (a first step containing "Step 1:" again, say) is refused.
 
 >>> inp = "What is 2+2? Step 1: 2+2=5 ки\\nStep 2: The answer is: 5 ки"
 >>> r = from_obj({"input": inp, "label": inp.replace("ки", "-")}, Where("m.jsonl", 1))
@@ -27,6 +33,8 @@ record round-trips exactly when its steps carry those prefixes already.
 ('What is 2+2?', ['Step 1: 2+2=5', 'Step 2: The answer is: 5'], [0, 0])
 >>> to_obj(r, 0, "m.jsonl")["input"] == inp
 True
+>>> split_input("In Step 1: of a recipe, add 2 eggs. How many? Step 1: 2 ки", Where("m", 1))
+('In Step 1: of a recipe, add 2 eggs. How many?', ['Step 1: 2'])
 """
 
 from __future__ import annotations
@@ -36,16 +44,19 @@ import re
 from typing import Any, Iterable
 
 from prmlab.atomic import write_jsonl
-from prmlab.data.formats.common import (WriteError, Where, build, check_choice, default_id, get,
-                                        read_jsonl_located,
-                                        need_object, prefix_labels, read_extras, write_extras)
+from prmlab.data.formats.common import (ReadReport, WriteError, Where, build, check_choice,
+                                        default_id, get, need_object, prefix_labels,
+                                        read_extras, read_jsonl_located, write_extras)
 from prmlab.data.record import Record, first_error_from_labels
+from prmlab.errors import InputError
 
 NAME = "math-shepherd"
 TAG = "ки"
 OWN = ("input", "label", "task")
 COVERED = ("problem", "steps", "labels", "first_error")
 _STEP1 = "Step 1:"
+_STEP1_LOWER = "step 1:"
+TAGS_KEY = "step_tags"
 
 
 def split_input(text: str, where: Where) -> tuple[str, list[str]]:
@@ -56,7 +67,9 @@ def split_input(text: str, where: Where) -> tuple[str, list[str]]:
     if pieces[-1].strip():
         raise where.error("input", f"text after the last {TAG} tag")
     head, rest = pieces[0], pieces[1:-1]
-    at = head.find(_STEP1)
+    at = head.rfind(_STEP1)
+    if at < 0:
+        at = head.rfind(_STEP1_LOWER)
     if at < 0:
         raise where.error("input", f"no {_STEP1!r} separating the problem from the first step")
     steps = [head[at:].strip()] + [p.strip() for p in rest]
@@ -94,17 +107,23 @@ def from_obj(obj: Any, where: Where, after_error: str = "reject") -> Record:
     label = get(obj, "label", str, where)
     task = get(obj, "task", str, where, optional=True)
     problem, steps = split_input(text, where)
-    labels = prefix_labels(tags_of(text, label, where), where, "label", after_error)
+    flags = tags_of(text, label, where)
+    labels = prefix_labels(flags, where, "label", after_error)
+    meta: dict[str, Any] = {} if task is None else {"task": task}
+    if labels != [int(f) for f in flags]:
+        meta[TAGS_KEY] = "".join("+" if f else "-" for f in flags)
     fields = {"id": default_id(where.path, where.n), "problem": problem, "steps": steps,
               "labels": labels, "first_error": first_error_from_labels(labels),
-              "source": NAME, "meta": {} if task is None else {"task": task}}
+              "source": NAME, "meta": meta}
     return build(fields, read_extras(obj, OWN, where), COVERED, where)
 
 
 def read_located(path: str | os.PathLike, text: str | None = None, *,
-                 after_error: str = "reject") -> list[tuple[Where, Record]]:
+                 after_error: str = "reject", report: ReadReport | None = None
+                 ) -> list[tuple[Where, Record]]:
     check_choice("after_error", after_error, ("reject", "wrong"))
-    return read_jsonl_located(path, text, lambda obj, where: from_obj(obj, where, after_error))
+    return read_jsonl_located(path, text, lambda obj, where: from_obj(obj, where, after_error),
+                              report)
 
 
 def read(path: str | os.PathLike, *, after_error: str = "reject") -> list[Record]:
@@ -115,9 +134,20 @@ def to_obj(rec: Record, index: int, out_path: str | os.PathLike) -> dict[str, An
     def fail(field: str, msg: str) -> WriteError:
         return WriteError(msg, index=index, field=field, record_id=rec.id)
 
-    if TAG in rec.problem or _STEP1 in rec.problem:
-        raise fail("problem", f"contains {TAG!r} or {_STEP1!r}, so math-shepherd could not tell "
-                   "where the steps begin")
+    if TAG in rec.problem:
+        raise fail("problem", f"contains the step tag {TAG!r}")
+    tags = rec.meta.get(TAGS_KEY)
+    if tags is not None:
+        ok = (isinstance(tags, str) and len(tags) == len(rec.steps) and set(tags) <= {"+", "-"}
+              and prefix_labels([t == "+" for t in tags], Where("", 0), "", "wrong")
+              == rec.labels)
+        if not ok:
+            raise fail(f"meta.{TAGS_KEY}", f"the tags kept in meta.{TAGS_KEY} ({tags!r}) do not "
+                       "agree with the record's labels (changed since it was read); remove that "
+                       "key to write the labels")
+    if rec.first_error is None and None not in rec.labels:
+        raise fail("first_error", "math-shepherd cannot say that the first error is unknown while "
+                   "every step label is known: a reader would take these labels as all correct")
     steps = []
     for k, (s, lab) in enumerate(zip(rec.steps, rec.labels), start=1):
         if TAG in s:
@@ -126,15 +156,23 @@ def to_obj(rec: Record, index: int, out_path: str | os.PathLike) -> dict[str, An
             raise fail(f"labels[{k - 1}]", "math-shepherd needs + or - for every step; this "
                        "label is unknown")
         s = s.strip()
-        steps.append(s if re.match(rf"Step {k}:", s) else f"Step {k}: {s}")
+        steps.append(s if re.match(rf"Step {k}:", s, re.IGNORECASE) else f"Step {k}: {s}")
+    marks = tags if tags is not None else "".join("+" if lab else "-" for lab in rec.labels)
     text = rec.problem.strip() + " " + "\n".join(f"{s} {TAG}" for s in steps)
-    label = rec.problem.strip() + " " + "\n".join(
-        f"{s} {'+' if lab else '-'}" for s, lab in zip(steps, rec.labels))
+    label = rec.problem.strip() + " " + "\n".join(f"{s} {m}" for s, m in zip(steps, marks))
+    try:
+        back = split_input(text, Where("", 0))
+    except InputError:
+        back = None
+    if back != (rec.problem.strip(), steps):
+        raise fail("steps[0]", "math-shepherd would not split this record back into the same "
+                   f"problem and steps (the first step must start with {_STEP1!r} and not "
+                   "contain it again)")
     obj = {"input": text, "label": label}
     if "task" in rec.meta:
         obj["task"] = rec.meta["task"]
     obj.update(write_extras(rec, COVERED, default_id=default_id(str(out_path), index + 1),
-                            default_source=NAME, meta_used=("task",)))
+                            default_source=NAME, meta_used=("task", TAGS_KEY)))
     return obj
 
 

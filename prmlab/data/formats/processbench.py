@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from prmlab.atomic import write_text
-from prmlab.data.formats.common import (WriteError, Where, build, get, get_steps, need_object,
-                                        read_extras, type_name, write_extras)
-from prmlab.data.jsonl import iter_json_lines, read_text
+from prmlab.data.formats.common import (ReadReport, WriteError, Where, build, get, get_steps,
+                                        guarded, need_object, read_extras, read_jsonl_located,
+                                        type_name, write_extras)
+from prmlab.data.jsonl import read_text
 from prmlab.data.record import Record, labels_from_first_error
 from prmlab.errors import InputError
 from prmlab.strict import dumps, loads
@@ -59,19 +60,28 @@ def from_obj(obj: Any, where: Where) -> Record:
     return build(fields, read_extras(obj, OWN, where), COVERED, where)
 
 
-def read_located(path: str | os.PathLike, text: str | None = None) -> list[tuple[Where, Record]]:
-    """(location, record) pairs of a ProcessBench JSON array (or JSON-lines) file."""
+def read_located(path: str | os.PathLike, text: str | None = None, *,
+                 report: ReadReport | None = None) -> list[tuple[Where, Record]]:
+    """(location, record) pairs of a ProcessBench JSON array (or JSON-lines) file.
+
+    Under `report.skip_bad` a record that cannot be converted is skipped and counted; a file
+    that is not a JSON array at all is still an error (there is no record to skip to).
+    """
     path = str(path)
     if text is None:
         text = read_text(path)
     if not text.lstrip().startswith("["):
-        return [(Where(path, line), from_obj(obj, Where(path, line)))
-                for line, obj in iter_json_lines(path, text)]
+        return read_jsonl_located(path, text, from_obj, report)
     data = loads(text, path=path)
     if not isinstance(data, list):
         raise InputError(f"expected a JSON array of records, got {type_name(data)}", path=path)
-    return [(Where(path, i, "record"), from_obj(obj, Where(path, i, "record")))
-            for i, obj in enumerate(data, start=1)]
+    out = []
+    for i, obj in enumerate(data, start=1):
+        where = Where(path, i, "record")
+        rec = guarded(report, lambda: from_obj(obj, where))
+        if rec is not None:
+            out.append((where, rec))
+    return out
 
 
 def read(path: str | os.PathLike) -> list[Record]:
