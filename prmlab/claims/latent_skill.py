@@ -43,8 +43,9 @@ CLAIM = Claim(
     title="Latent skill (zero labels)",
     statement=("The base already judges: with no step labels, its own checks are no worse than "
                "the best judge fine-tuned on gold labels."),
-    anchor=Anchor(figure="prompted critics outdo PRMs fine-tuned on step labels (QwQ-32B-Preview "
-                  "71.5 vs Qwen2.5-Math-7B-PRM800K 56.5 average F1; not re-checked here)",
+    anchor=Anchor(figure="existing PRMs underperform critic models (general LMs prompted to critique "
+                  "each step, no step labels); the best open critic, QwQ-32B-Preview, rivals "
+                  "GPT-4o (F1s in the paper's Table 3)",
                   citation="Zheng et al., 2024, 'ProcessBench: Identifying Process Errors in "
                            "Mathematical Reasoning'"),
     effect="F1(zero-label) − best gold-label judge's F1 at the largest budget, on policy samples",
