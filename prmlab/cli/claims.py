@@ -40,7 +40,10 @@ def claims_command(
     if pinned is not None and size is not None and size != pinned.size.name:
         raise InputError(f"this folder holds the {pinned.size.name} suite, not {size}; use a new "
                          "--out", path=str(folder / "suite.json"))
-    plan = pinned or plan_suite(size or "quick", CLAIMS)  # validated before any work
+    if report_only is not None:  # the pinned plan, as the folders were run
+        plan = pinned or plan_suite(size or "quick", CLAIMS)
+    else:  # planned afresh (validated before any work); run_suite refuses another pinned plan
+        plan = plan_suite(size or (pinned.size.name if pinned else "quick"), CLAIMS)
     prepare_out(folder, overwrite=overwrite, will_write=FILES)
     t0 = time.time()
     if report_only is None:
