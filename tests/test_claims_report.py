@@ -174,3 +174,16 @@ def test_a_folder_holding_another_config_is_refused(suite):
     with pytest.raises(InputError, match="another config than the claim suite planned"):
         build_claims(suite, CLAIMS, _plan())
     assert not (suite / "claims.json").exists()
+
+
+def test_report_only_reads_the_pinned_plan_and_prints_each_verdict(suite, run_cli):
+    (suite / "suite.json").write_text(json.dumps({"plan": _plan().model_dump(mode="json")}))
+    code, _, err = run_cli("claims", "--report-only", suite)
+    assert code == 2 and "not empty and was not written by prmlab" in err  # folders made by hand
+    assert not (suite / "claims.json").exists()
+    code, out, err = run_cli("claims", "--report-only", suite, "--overwrite")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("supported") and "Label efficiency: -0.020 [-0.045, +0.005] (n=3)" in lines[0]
+    assert sum(x.split()[0] == "refuted" for x in lines[:6]) == 2
+    assert json.loads((suite / "claims.json").read_text())["size"] == "test"
