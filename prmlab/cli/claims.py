@@ -14,7 +14,7 @@ from prmlab.errors import InputError
 
 def claims_command(
     size: Optional[str] = typer.Option(None, "--size", help="quick (default: one base, two judge "
-                                       "seeds) or full (three bases x three judge seeds)."),
+                                       "seeds), full (three bases x three judge seeds); smoke is the tests' tiny size."),
     out: Optional[Path] = typer.Option(None, "--out", help="Suite folder (default runs/claims-<size>)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Artifact cache (default "
                                          "$PRMLAB_CACHE or ~/.cache/prmlab)."),
@@ -31,7 +31,7 @@ def claims_command(
     from prmlab.claims.registry import CLAIMS
     from prmlab.claims.suite import load_plan, plan_suite, run_suite
     from prmlab.outdir import check_writable, prepare_out
-    from prmlab.reports.claims import FILES, build_claims
+    from prmlab.reports.claims import FILES, build_claims, fmt_effect
 
     if report_only is not None and out is not None and out != report_only:
         raise InputError("give the suite folder once: --report-only OUT or --out OUT")
@@ -60,8 +60,6 @@ def claims_command(
         for f in plan.folders:
             build_report(folder / "runs" / f.name)
     res = build_claims(folder, CLAIMS, plan)
-    from prmlab.reports.claims import fmt_effect
-
     for c in res.claims:
         typer.echo(f"{c.verdict:<13} {c.title}: {fmt_effect(c.summary)}")
     typer.echo(f"wrote {', '.join(str(folder / f) for f in FILES)} ({time.time() - t0:.0f}s)")
