@@ -58,6 +58,9 @@ def _register() -> None:
     from prmlab.cli import critic as critic_cli
 
     critic_cli.register(app)  # `critic`: ProcessBench critic protocol for any HF causal LM
+    from prmlab.cli import claims as claims_cli
+
+    claims_cli.register(app)  # `claims`: the pre-registered claim suite and its verdicts
 
 
 def _quiet_libraries() -> None:

@@ -1,0 +1,17 @@
+"""The claims a suite runs, in the order claims.md lists them. Adding a claim: a module holding
+its `CLAIM`, and one line here."""
+
+from __future__ import annotations
+
+from prmlab.claims import (judge_compute, label_efficiency, labels_from_outcomes, latent_skill,
+                           reasoning_not_format, worked_checks)
+from prmlab.claims.claim import Claim
+
+CLAIMS: tuple[Claim, ...] = (
+    label_efficiency.CLAIM,
+    reasoning_not_format.CLAIM,
+    judge_compute.CLAIM,
+    latent_skill.CLAIM,
+    worked_checks.CLAIM,
+    labels_from_outcomes.CLAIM,
+)

@@ -1,0 +1,135 @@
+"""One replicate's cells, read from the suite's run folders (never a model).
+
+A replicate is one base (its `base.seed`) and one judge seed. Today each run folder holds one
+base; `base_of` is the one place that says which base a record belongs to, so that when the
+flagship holds several bases per folder (`base.seeds`) the claims need no change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from prmlab.claims.schema import Input
+from prmlab.errors import InputError
+from prmlab.experiments.records import (CELL_KINDS, GOLD, JudgeCell, RunArtifacts, TTSCell,
+                                        ZeroLabelCell, record_from_dict)
+from prmlab.strict import read_json
+
+
+@dataclass
+class Folder:
+    """A planned run folder and its finished cells (none when it was not run yet)."""
+
+    name: str
+    experiment: str
+    base: int
+    seed: int | None  # the judge seed it was planned for
+    path: Path
+    records: dict[str, Any] = field(default_factory=dict)  # cell id -> typed record
+    config: dict[str, Any] | None = None  # the resolved config it holds (config.json)
+    base_meets_bar: bool | None = None
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.records)
+
+
+def read_folder(path: Path, name: str, experiment: str, base: int, seed: int | None) -> Folder:
+    """The folder's config and every finished cell of a known kind; an absent folder is empty.
+    A cell.json that does not match its schema is an InputError naming it."""
+    f = Folder(name, experiment, base, seed, path)
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        return f
+    raw = read_json(cfg)
+    f.config = raw.get("config") if isinstance(raw, dict) else None
+    art = path / "artifacts.json"
+    if art.is_file():
+        try:
+            rep = RunArtifacts.model_validate(read_json(art)).base_report or {}
+        except ValueError as e:
+            raise InputError(f"artifacts.json does not match its schema: {e}", path=str(art)) from None
+        bar = rep.get("meets_bar")
+        f.base_meets_bar = bar if isinstance(bar, bool) else None
+    cells = path / "cells"
+    for d in sorted(cells.iterdir()) if cells.is_dir() else ():
+        c = d / "cell.json"
+        if not c.is_file():
+            continue  # unfinished: resumed later, never read
+        obj = read_json(c)
+        if isinstance(obj, dict) and obj.get("kind") in CELL_KINDS:
+            f.records[d.name] = record_from_dict(obj, path=str(c))
+    return f
+
+
+def base_of(folder: Folder, record: Any) -> int:
+    """The base replicate a record belongs to: its own base seed once records carry one, else
+    the folder's (one base per folder today)."""
+    own = getattr(record, "base_seed", None)
+    return own if isinstance(own, int) else folder.base
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A cell found for a replicate: where it is and its typed record."""
+
+    folder: str
+    cell: str
+    record: Any
+
+    def input(self, field: str, value: float | int | None) -> Input:
+        return Input(folder=self.folder, cell=self.cell, field=field, value=value)
+
+    def f1(self, eval_set: str = "policy") -> tuple[float | None, Input]:
+        """F1 on an evaluation set (`metrics.<set>.f1.value`), and where it came from."""
+        v = self.record.metrics.of(eval_set).f1.value
+        return v, self.input(f"metrics.{eval_set}.f1.value", v)
+
+
+@dataclass
+class ReplicateView:
+    """The cells of one replicate: base `base`, judge seed `seed` (None for an effect of the
+    base alone). `folders` maps an experiment name to this replicate's folder of it."""
+
+    base: int
+    seed: int | None
+    folders: dict[str, Folder]
+
+    def folder(self, experiment: str) -> Folder | None:
+        f = self.folders.get(experiment)
+        return f if f is not None and f.finished else None
+
+    def _find(self, experiment: str, keep: Callable[[Any], bool], per_seed: bool) -> list[Ref]:
+        f = self.folder(experiment)
+        if f is None:
+            return []
+        seed = self.seed if self.seed is not None else f.seed
+        return [Ref(f.name, cid, r) for cid, r in f.records.items()
+                if base_of(f, r) == self.base and keep(r) and (not per_seed or r.seed == seed)]
+
+    def judges(self, experiment: str, fmt: str, source: str = GOLD) -> list[Ref]:
+        """Trained judges of `fmt` on `source` labels, by budget."""
+        refs = self._find(experiment, lambda r: isinstance(r, JudgeCell) and r.format == fmt
+                          and r.label_source == source, per_seed=True)
+        return sorted(refs, key=lambda x: x.record.budget)
+
+    def judge(self, experiment: str, fmt: str, budget: int, source: str = GOLD) -> Ref | None:
+        return next((j for j in self.judges(experiment, fmt, source) if j.record.budget == budget), None)
+
+    def gold_budgets(self, experiment: str) -> list[int]:
+        refs = self._find(experiment, lambda r: isinstance(r, JudgeCell) and r.label_source == GOLD,
+                          per_seed=True)
+        return sorted({x.record.budget for x in refs})
+
+    def gold_at(self, experiment: str, budget: int) -> list[Ref]:
+        refs = self._find(experiment, lambda r: isinstance(r, JudgeCell) and r.label_source == GOLD
+                          and r.budget == budget, per_seed=True)
+        return sorted(refs, key=lambda x: x.record.format)
+
+    def zero_label(self, experiment: str) -> Ref | None:
+        return next(iter(self._find(experiment, lambda r: isinstance(r, ZeroLabelCell), False)), None)
+
+    def tts(self, experiment: str) -> Ref | None:
+        return next(iter(self._find(experiment, lambda r: isinstance(r, TTSCell), True)), None)

@@ -1,0 +1,87 @@
+"""`prmlab claims` end to end on the tests' tiny size (`smoke`: the smoke preset, one base, one
+judge seed, plus the no-worked base): one row per claim, every input a real cell.json field,
+resume after an interruption, and `--report-only` rebuilding the same files without a model."""
+
+import json
+import shutil
+
+import pytest
+
+from prmlab.claims.registry import CLAIMS
+
+FILES = ("claims.json", "claims.md", "claims.html")
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    from prmlab.cli import main as main_mod
+
+    root = tmp_path_factory.mktemp("claims")
+    out, cache = root / "suite", root / "cache"
+    try:
+        main_mod.main(["claims", "--size", "smoke", "--out", str(out), "--cache", str(cache)])
+    except SystemExit as e:
+        assert not e.code, e.code
+    return out, cache
+
+
+def _field(cell, path):
+    for k in path.split("."):
+        cell = cell[k]
+    return cell
+
+
+def test_one_row_per_claim_from_real_cells(suite):
+    out, _ = suite
+    data = json.loads((out / "claims.json").read_text())
+    assert [c["id"] for c in data["claims"]] == [c.id for c in CLAIMS]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["flagship-b0-s0", "no-worked-b0"]
+    plan = json.loads((out / "suite.json").read_text())["plan"]
+    assert plan["size"]["name"] == "smoke" and plan["folders"][0]["sets"][-2:] == ["base.seed=0", "seeds=[0]"]
+    no_worked = json.loads((out / "runs" / "no-worked-b0" / "config.json").read_text())["config"]
+    assert no_worked["base"]["worked"] is False and no_worked["formats"] == ["generative"]
+    md = (out / "claims.md").read_text()
+    for c in data["claims"]:
+        assert f"| {c['title']} |" in md and f"| {c['verdict']} |" in md
+        assert len(c["replicates"]) == 1  # one base, one judge seed
+        r = c["replicates"][0]
+        assert (r["value"] is None) == bool(r["reason"]), c["id"]
+        for i in r["inputs"]:
+            cell = json.loads((out / "runs" / i["folder"] / "cells" / i["cell"] / "cell.json").read_text())
+            assert _field(cell, i["field"]) == i["value"], (c["id"], i)
+        assert c["verdict"] == "inconclusive"  # a single replicate never gives a verdict
+    # every cell kind a claim reads was run
+    cells = {p.parent.name for p in (out / "runs" / "flagship-b0-s0" / "cells").glob("*/cell.json")}
+    assert {"zero-label", "tts-generative-N8-s0", "generative-mc-hard-N8-s0", "direct-N8-s0"} <= cells
+    assert (out / "runs" / "flagship-b0-s0" / "report.md").is_file()
+
+
+def test_resume_after_an_interruption_and_report_only(suite, run_cli, tmp_path):
+    out, cache = suite
+    copy = tmp_path / "suite"
+    shutil.copytree(out, copy)
+    before = (copy / "claims.json").read_text()
+    victim = copy / "runs" / "flagship-b0-s0" / "cells" / "generative-N8-s0"
+    (victim / "cell.json").unlink()  # the interruption: a cell without its record
+    (copy / "claims.json").unlink()
+    kept = copy / "runs" / "flagship-b0-s0" / "cells" / "direct-N4-s0" / "cell.json"
+    stamp = kept.stat().st_mtime_ns
+    code, outp, err = run_cli("claims", "--size", "smoke", "--out", copy, "--cache", cache)
+    assert code == 0, err
+    assert (victim / "cell.json").is_file() and kept.stat().st_mtime_ns == stamp
+    assert (copy / "claims.json").read_text() == before
+    assert "inconclusive" in outp
+    stamps = sorted(p.stat().st_mtime_ns for p in (copy / "runs").glob("*/cells/*/cell.json"))
+    files = {f: (copy / f).read_bytes() for f in FILES}
+    code, _, err = run_cli("claims", "--report-only", copy)
+    assert code == 0, err
+    assert {f: (copy / f).read_bytes() for f in FILES} == files
+    assert sorted(p.stat().st_mtime_ns for p in (copy / "runs").glob("*/cells/*/cell.json")) == stamps
+
+
+def test_another_size_on_a_suite_folder_is_refused(suite, run_cli):
+    out, _ = suite
+    code, _, err = run_cli("claims", "--report-only", out, "--size", "full")
+    assert code == 2 and "holds the smoke suite" in err
+    code, _, err = run_cli("claims", "--size", "huge", "--out", out.parent / "x")
+    assert code == 2 and "unknown size 'huge'" in err and not (out.parent / "x").exists()
