@@ -13,7 +13,8 @@ means the same folder there as here: the task runs in the driver's working direc
 A cell gives torch as many threads as the CPUs it asked for; a cell that runs a model asks for a
 GPU when the cluster has one (`runs_model` of its spec). Cells are deterministic by their seeds
 and do not depend on their neighbours, so their records are the serial executor's
-(tests/test_ray_executor.py compares them). Label-free cells that share rollout labels run one
+(tests/test_ray_executor.py compares them); byte for byte where the serial run gives torch as
+many threads, since the thread count changes the order of float32 sums (dev/LOG.md). Label-free cells that share rollout labels run one
 after another, as serially: the first derives the labels, the next reads them.
 
 Ray is imported inside the functions: this module loads without it, and
@@ -151,7 +152,8 @@ class RayExecutor:
                 done.add(spec.id)
                 ran.add(spec.id)
                 env.ui.log(f"cell {spec.id}: finished in {result['seconds']:.0f}s on "
-                           f"{result['node']} ({len(running)} running, {len(pending)} waiting)")
+                           f"{result['node']} ({len(running)} submitted to Ray, {len(pending)} not "
+                           "yet)")
                 env.ui.advance()
         finally:
             for ref in running:  # an interruption or an error: the cluster may outlive us
