@@ -17,6 +17,7 @@
 #   GPU_CHECK_TIMEOUT=480   seconds for the whole check (each part has its own share)
 #   GPU_CHECK_DEVICE=cuda   `cpu` rehearses part 1 on a CPU (accelerate --cpu, 1 and 2 processes)
 #   GPU_CHECK_OUT=$OUT or a temporary folder: where the models, logs and summary.txt go
+#   GPU_CHECK_BASE=DIR      a prmlab base to use instead of training one (60 steps of `small`)
 # Exit status 0 when every check that ran passed; the summary says which were skipped and why.
 set -u
 cd "$(dirname "$0")/.."
@@ -45,10 +46,15 @@ finish() {
   exit "$FAILED"
 }
 trap finish EXIT
+trap 'fail "timed out after ${LIMIT}s (GPU_CHECK_TIMEOUT)"; exit' TERM
 prmlab() { "$PY" -m prmlab.cli.main "$@"; }
 
 # ---- 0. what is here -----------------------------------------------------------------------
-note "device $DEV; $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -3 | tr '\n' ';' || echo 'no nvidia-smi')"
+if command -v nvidia-smi > /dev/null; then
+  note "device $DEV; $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -4 | tr '\n' ';')"
+else
+  note "device $DEV; no nvidia-smi"
+fi
 if ! "$PY" - > "$WORK/env.txt" 2>&1 <<'EOF'
 import importlib, torch
 missing = [m for m in ("transformers", "tokenizers", "accelerate", "safetensors", "pydantic",
@@ -64,28 +70,37 @@ then
   exit
 fi
 note "$(cat "$WORK/env.txt" | tr '\n' ' ')"
-GPUS=$("$PY" -c "import torch; print(torch.cuda.device_count())")
+GPUS=$([ "$DEV" = cpu ] && echo 0 || "$PY" -c "import torch; print(torch.cuda.device_count())")
 if [ "$DEV" = cuda ] && [ "$GPUS" -lt 1 ]; then
   fail "no CUDA device visible to torch (GPU_CHECK_DEVICE=cpu rehearses on a CPU)"; exit
 fi
 ACC=("$PY" -m accelerate.commands.launch --num_machines 1 --mixed_precision no --dynamo_backend no)
-[ "$DEV" = cpu ] && ACC+=(--cpu)
+# N processes: `--multi_gpu` (on a machine without a visible GPU accelerate makes it MULTI_CPU
+# over gloo; `--cpu --num_processes 2` would start one process only)
+ACCN=("${ACC[@]}" --multi_gpu)
+if [ "$DEV" = cpu ]; then ACC+=(--cpu); export CUDA_VISIBLE_DEVICES=""; fi
 
 # ---- 1. judge fits, plain and under accelerate ---------------------------------------------
-B=$WORK/base
-if ! timeout 150 "$PY" -m prmlab.cli.main train base --preset small --out "$B" --overwrite \
+B=${GPU_CHECK_BASE:-$WORK/base}
+# small (head_dim 32, which vLLM's kernels take) on a GPU; tiny for a CPU rehearsal (no vLLM)
+PRESET=small BASE_S=150 FIT_S=120 FORMATS="discriminative generative"
+# a CPU rehearsal: slower, so longer limits and the discriminative judge only
+[ "$DEV" = cpu ] && PRESET=tiny BASE_S=600 FIT_S=400 FORMATS=discriminative
+if [ -n "${GPU_CHECK_BASE:-}" ]; then
+  note "base: $B (GPU_CHECK_BASE), not trained here"
+elif ! timeout "$BASE_S" "$PY" -m prmlab.cli.main train base --preset "$PRESET" --out "$B" --overwrite \
       --set n_problems=400 --set fit.max_steps=60 --set fit.batch_size=16 --set snapshot_step=null \
       > "$WORK/base.log" 2>&1; then
-  fail "base: prmlab train base failed or timed out (see $WORK/base.log)"; exit
+  fail "base: prmlab train base failed or timed out after ${BASE_S}s (see $WORK/base.log)"; exit
 fi
 prmlab data generate --n 96 --seed 11 --out "$WORK/pool.jsonl" --overwrite > /dev/null &&
 prmlab data generate --n 32 --seed 12 --out "$WORK/dev.jsonl" --overwrite > /dev/null || {
   fail "data: prmlab data generate failed"; exit; }
-pass "base (small preset, 60 steps) and data ($(( $(date +%s) - T0 ))s)"
+pass "base and data ($(( $(date +%s) - T0 ))s)"
 
 fit() {  # fit FORMAT NAME LAUNCHER...: one judge fit into $WORK/NAME
   local fmt=$1 name=$2; shift 2
-  timeout 120 "$@" train judge --init "$B" --data "$WORK/pool.jsonl" --dev "$WORK/dev.jsonl" \
+  timeout "$FIT_S" "$@" train judge --init "$B" --data "$WORK/pool.jsonl" --dev "$WORK/dev.jsonl" \
     --judge-format "$fmt" --budget 48 --out "$WORK/$name" --overwrite --set 'lrs=[1e-3]' \
     --set fit.max_steps=16 --set fit.eval_every=8 --set fit.min_steps=0 --set fit.batch_size=8 \
     --set dev_max=24 > "$WORK/$name.log" 2>&1
@@ -106,13 +121,13 @@ print(("same" if same else "DIFFERENT") + f": dev F1 curve {ta['curve']} vs {tb[
 sys.exit(0 if same else 1)
 EOF
 }
-for fmt in discriminative generative; do
+for fmt in $FORMATS; do
   t=$(date +%s)
   if ! fit "$fmt" "$fmt-plain" "$PY" -m prmlab.cli.main; then
-    fail "$fmt fit, plain: failed (see $WORK/$fmt-plain.log)"; continue
+    fail "$fmt fit, plain: failed or took over ${FIT_S}s (see $WORK/$fmt-plain.log)"; continue
   fi
   if ! fit "$fmt" "$fmt-acc1" "${ACC[@]}" --num_processes 1 -m prmlab.cli.main; then
-    fail "$fmt fit under accelerate launch --num_processes 1: failed (see $WORK/$fmt-acc1.log)"; continue
+    fail "$fmt fit under accelerate launch --num_processes 1: failed or took over ${FIT_S}s (see $WORK/$fmt-acc1.log)"; continue
   fi
   if line=$(compare "$WORK/$fmt-plain" "$WORK/$fmt-acc1"); then
     pass "$fmt fit on $DEV, plain vs accelerate launch (1 process): $line ($(( $(date +%s) - t ))s)"
@@ -123,8 +138,7 @@ done
 N=0
 if [ "$DEV" = cpu ]; then N=2; elif [ "$GPUS" -ge 2 ]; then N=$GPUS; fi
 if [ "$N" -ge 2 ]; then
-  multi=(--num_processes "$N"); [ "$DEV" = cuda ] && multi+=(--multi_gpu)
-  if fit discriminative "discriminative-acc$N" "${ACC[@]}" "${multi[@]}" -m prmlab.cli.main; then
+  if fit discriminative "discriminative-acc$N" "${ACCN[@]}" --num_processes "$N" -m prmlab.cli.main; then
     line=$(compare "$WORK/discriminative-plain" "$WORK/discriminative-acc$N")
     # N processes sum their shards' gradients in another order: close, not identical
     pass "discriminative fit under accelerate launch, $N processes: ran; vs plain: $line"

@@ -198,3 +198,30 @@ def test_ray_resumes_an_interrupted_sweep(serial_and_ray):
         b = json.loads((out / "cells" / victim / "cell.json").read_text())
         assert _comparable(b) == _comparable(a)
     assert _report(out) == _report(root / "serial")
+
+
+def test_a_failing_cell_is_one_line_and_the_others_finish(serial_and_ray, tmp_path, capsys):
+    import shutil
+
+    from prmlab.cli import main as main_mod
+
+    root, _, cache = serial_and_ray
+    out = tmp_path / "run"
+    shutil.copytree(root / "ray", out)
+    for c in ("baseline-never", "baseline-last"):
+        (out / "cells" / c / "cell.json").unlink()
+    target = out / "cells" / "baseline-never" / "policy" / "metrics.json"
+    target.unlink()
+    target.symlink_to(tmp_path / "elsewhere.json")  # a write the cell must refuse
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main_mod.main([str(a) for a in ("run", *SWEEP, "--executor", "ray", "--out", out,
+                                        "--cache", cache)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    line = [x for x in err.splitlines() if x.startswith("prmlab: error:")]
+    assert line == [f"prmlab: error: {target}: is a symbolic link; prmlab writes only regular "
+                    "files, never through a link"], err
+    assert not (out / "cells" / "baseline-never" / "cell.json").exists()
+    assert (out / "cells" / "baseline-last" / "cell.json").exists()  # ran beside it, kept
+    assert not (tmp_path / "elsewhere.json").exists()
