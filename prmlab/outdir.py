@@ -41,6 +41,7 @@ from typing import Callable, Iterable
 from prmlab.errors import InputError
 
 MANIFEST = ".prmlab-manifest.json"
+LOCK = ".prmlab-manifest.lock"  # exists only while a process updates the manifest beside it
 _ABOUT = ("files prmlab wrote in this folder (paths relative to it); prmlab replaces or, with "
           "--overwrite, removes only these, never anything else here")
 
@@ -185,6 +186,39 @@ def _write_manifest(folder: Path, files: Iterable[str]) -> None:
         raise
 
 
+@contextlib.contextmanager
+def _manifest_lock(folder: Path):
+    """Hold `folder`'s manifest for one read-modify-write. Cells of one sweep may run in several
+    processes at once (Ray tasks) that list files in the same manifest; unlocked, one's entry
+    could be lost. The lock file is removed before the lock is released, so it leaves no trace;
+    a waiter that wakes on a removed lock file takes the new one. POSIX record locks (`lockf`),
+    which NFS also honours."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: one writer at a time is the caller's affair
+        yield
+        return
+    lock = folder / LOCK
+    while True:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            now = _lstat(lock)
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            break
+        os.close(fd)  # the holder before us removed this file: lock the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
+
+
 def _walk_files(folder: Path) -> list[str]:
     """Relative paths of every non-folder entry under `folder` (links not followed)."""
     out = []
@@ -192,7 +226,7 @@ def _walk_files(folder: Path) -> list[str]:
         rel = os.path.relpath(dirpath, folder)
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             r = name if rel == "." else f"{rel}/{name}".replace(os.sep, "/")
-            if r != MANIFEST:
+            if r not in (MANIFEST, LOCK):
                 out.append(r)
     return out
 
@@ -458,10 +492,13 @@ def record_written(path: str | os.PathLike) -> None:
     owner = _owner(p)
     if owner is None:
         return
-    listed = read_manifest(owner) or set()
     rel = _rel(p, owner)
-    if rel not in listed:
-        _write_manifest(owner, listed | {rel})
+    if rel in (read_manifest(owner) or set()):
+        return
+    with _manifest_lock(owner):
+        listed = read_manifest(owner) or set()
+        if rel not in listed:
+            _write_manifest(owner, listed | {rel})
 
 
 def install_folder(tmp: str | os.PathLike, out: str | os.PathLike) -> Path:
@@ -513,9 +550,10 @@ def install_folder(tmp: str | os.PathLike, out: str | os.PathLike) -> Path:
             # `tmp` now holds only empty folders: the caller that made it removes it
             _write_manifest(p, new_files)
     if root is not None and root != p:
-        mine = read_manifest(root) or set()
         prefix = _rel(p, root)
-        _write_manifest(root, mine | {f"{prefix}/{f}" for f in new_files | {MANIFEST}})
+        with _manifest_lock(root):
+            mine = read_manifest(root) or set()
+            _write_manifest(root, mine | {f"{prefix}/{f}" for f in new_files | {MANIFEST}})
     return shown
 
 

@@ -104,6 +104,13 @@ def run_command(
                                          "$PRMLAB_CACHE or ~/.cache/prmlab)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Run into a non-empty --out prmlab "
                                    "did not create, replacing only files prmlab wrote there."),
+    executor: str = typer.Option("serial", "--executor", help="Where cells run: serial (this "
+                                 "process) or ray (ready cells as Ray tasks; pip install 'prmlab[ray]')."),
+    address: Optional[str] = typer.Option(None, "--address", help="ray: an existing cluster "
+                                          "(auto, HOST:6379, ray://HOST:10001); default a local ray.init()."),
+    cpus_per_cell: int = typer.Option(1, "--cpus-per-cell", help="ray: CPUs (torch threads) per cell."),
+    gpus_per_cell: Optional[float] = typer.Option(None, "--gpus-per-cell", help="ray: GPUs per "
+                                                  "cell that runs a model (default 1 where the cluster has GPUs)."),
 ) -> None:
     """Run the flagship experiment: how many labels does each judge format need?
 
@@ -111,8 +118,11 @@ def run_command(
     """
     from prmlab.experiments.config import resolve_config
     from prmlab.experiments.executor import run_sweep
+    from prmlab.experiments.executors import make_executor
 
     cfg = resolve_config(config, sets, preset)
+    runner = make_executor(executor, address=address, cpus_per_cell=cpus_per_cell,
+                           gpus_per_cell=gpus_per_cell)
     out = out or Path("runs") / cfg.preset
     from prmlab.experiments.artifacts import default_cache
     from prmlab.outdir import check_writable, is_run_folder, prepare_out
@@ -124,7 +134,7 @@ def run_command(
     console.print(f"prmlab run: preset [bold]{cfg.preset}[/], {len(cfg.formats)} formats x "
                   f"{len(cfg.budgets)} budgets x {len(cfg.seeds)} seeds -> {out}")
     with ui.progress:
-        run_sweep(cfg, out, cache, ui=ui)
+        run_sweep(cfg, out, cache, ui=ui, executor=runner)
     from prmlab.reports.report import build_report
 
     result = build_report(out)

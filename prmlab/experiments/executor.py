@@ -1,8 +1,11 @@
-"""Runs a planned sweep into a run folder, serially, resuming by the finished record.
+"""Runs a planned sweep into a run folder, resuming by the finished record.
 
 A cell is finished when its `cell.json` exists; it is written last and atomically, so a sweep
 killed at any moment resumes with nothing lost or doubled. The folder's `config.json` pins the
-config: resuming with another config is refused.
+config: resuming with another config is refused. Which cells run where is the executor's
+business (`SerialExecutor` here, one after another in this process; the others in
+`prmlab.experiments.executors`): every executor runs a cell through `run_cell`, so a cell's
+files, its record and resume are the same whichever ran it.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from prmlab.atomic import write_json
 from prmlab.errors import InputError
@@ -41,32 +44,57 @@ def pin_config(cfg: RunConfig, out: Path) -> None:
         write_json(cfg_path, {"config": resolved, **provenance()})
 
 
+def run_cell(spec: Any, art, env: Env) -> None:
+    """Run one cell into its folder and write its record last (the cell is then finished)."""
+    folder = env.cell_dir(spec.id)
+    record = CELL_FUNCTIONS[spec.kind](spec, art, folder, env)
+    write_json(folder / "cell.json", {**record_to_dict(record), "provenance": provenance()})
+
+
+def missing_dep(spec: Any, out: Path) -> str | None:
+    return next((d for d in spec.deps if not is_done(out, d)), None)
+
+
+class Executor(Protocol):
+    """Runs every spec whose record is missing (a spec only after the cells it reads); returns
+    the ids run now, in plan order."""
+
+    def execute(self, specs: Sequence[Any], art, env: Env) -> list[str]: ...
+
+
+class SerialExecutor:
+    """In this process, in plan order."""
+
+    def execute(self, specs: Sequence[Any], art, env: Env) -> list[str]:
+        ran = []
+        env.ui.start_cells(len(specs))
+        for spec in specs:
+            if not is_done(env.out, spec.id):
+                missing = missing_dep(spec, env.out)
+                if missing:
+                    raise InputError(f"cell {spec.id} needs the finished cell {missing}")
+                run_cell(spec, art, env)
+                ran.append(spec.id)
+            env.ui.advance()
+        return ran
+
+
 def execute(specs: Sequence[Any], art, env: Env) -> list[str]:
     """Run every spec whose record is missing, in order; returns the ids run now."""
-    ran = []
-    env.ui.start_cells(len(specs))
-    for spec in specs:
-        if not is_done(env.out, spec.id):
-            missing = [d for d in spec.deps if not is_done(env.out, d)]
-            if missing:
-                raise InputError(f"cell {spec.id} needs the finished cell {missing[0]}")
-            folder = env.cell_dir(spec.id)
-            record = CELL_FUNCTIONS[spec.kind](spec, art, folder, env)
-            write_json(folder / "cell.json", {**record_to_dict(record), "provenance": provenance()})
-            ran.append(spec.id)
-        env.ui.advance()
-    return ran
+    return SerialExecutor().execute(specs, art, env)
 
 
-def run_sweep(cfg: RunConfig, out: str | Path, cache: str | Path | None = None, ui: Any = None) -> list[str]:
-    """The flagship experiment into `out`: plan (validated before any work), artifacts, cells."""
+def run_sweep(cfg: RunConfig, out: str | Path, cache: str | Path | None = None, ui: Any = None,
+              executor: Executor | None = None) -> list[str]:
+    """The flagship experiment into `out`: plan (validated before any work), artifacts (built
+    here, before any cell), then the cells by `executor` (default: serially, in this process)."""
     out = Path(out)
     ui = ui or PlainUI()
     specs = plan(cfg)
     pin_config(cfg, out)
     art = build_artifacts(cfg, Path(cache) if cache else default_cache(), ui)
     write_json(out / "artifacts.json", describe(art).model_dump())
-    return execute(specs, art, Env(out, ui, cfg.bootstrap_resamples))
+    return (executor or SerialExecutor()).execute(specs, art, Env(out, ui, cfg.bootstrap_resamples))
 
 
 class PlainUI:

@@ -7,7 +7,7 @@ whole sweep before any work starts: a cell that would need a missing cell is an 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,8 @@ from prmlab.training.judges import JudgeConfig
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Whether the cell runs a model (so an executor may give it an accelerator); not a field.
+    runs_model: ClassVar[bool] = True
 
     @property
     def deps(self) -> tuple[str, ...]:
@@ -27,6 +29,7 @@ class _Spec(BaseModel):
 class BaselineSpec(_Spec):
     kind: Literal["baseline"] = "baseline"
     baseline: str
+    runs_model: ClassVar[bool] = False
 
     @property
     def id(self) -> str:

@@ -218,5 +218,17 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
                            "other": other_info},
                 train_examples=len(examples), tokens_processed=total_processed,
                 seconds=time.time() - t0)
-    save_checkpoint(out_dir, model, codec, info)
+    _save_once(out_dir, model, codec, info)
     return info
+
+
+def _save_once(out_dir, model, codec: Codec, info: dict[str, Any]) -> None:
+    """Under `accelerate launch` with several processes every process holds the same weights:
+    the main one writes them, the others wait until it has (two writers would race to install
+    the same folder). One process: the plain save."""
+    from accelerate import PartialState  # the state `fit`'s Accelerator set up
+
+    state = PartialState()
+    if state.is_main_process:
+        save_checkpoint(out_dir, model, codec, info)
+    state.wait_for_everyone()
