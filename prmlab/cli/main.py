@@ -58,6 +58,9 @@ def _register() -> None:
     from prmlab.cli import critic as critic_cli
 
     critic_cli.register(app)  # `critic`: ProcessBench critic protocol for any HF causal LM
+    from prmlab.cli import synth as synth_cli
+
+    synth_cli.register(app)  # `synth chains|import|judge`: ThinkPRM teacher chains and judges
 
 
 def _quiet_libraries() -> None:
