@@ -105,6 +105,9 @@ _STREAMS = [
            "which pool solutions a label budget buys (nested in the budget)", prefix="budget"),
     Stream("judge.teacher", "random", "judge seed, record id", "supervision/chains.py",
            "a generative judge's teacher chains (per record)", prefix="teacher"),
+    Stream("thinkprm.split", "random", "thinkprm seed", "experiments/thinkprm.py",
+           "which problems of the labelled file are held out for evaluation and dev",
+           prefix="thinkprm-split", in_run=False),
 ]
 
 STREAMS: dict[str, Stream] = {s.name: s for s in _STREAMS}

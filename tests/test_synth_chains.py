@@ -211,3 +211,18 @@ def test_cli_synth_chains(tmp_path, teacher_dir, run_cli):
     code, _, err = run_cli("synth", "chains", "--teacher", teacher_dir, "--data", data,
                            "--out", tmp_path / "x", "--style", "nope")
     assert code == 2 and "unknown chain style" in err
+
+
+def test_thinkprm_split_keeps_problems_apart():
+    from prmlab.experiments.thinkprm import ThinkPRMConfig, split
+
+    recs = [Record(id=f"{p}-{i}", problem=f"problem {p}", steps=["s"], labels=[1], first_error=-1)
+            for p in range(10) for i in range(2)]  # 10 problems, 2 solutions each
+    parts = split(recs, ThinkPRMConfig(base="x", eval_size=5, dev_size=2, budgets=[4]))
+    # whole problems: eval takes 3 problems (6 solutions, the first >= 5), dev 1, pool the rest
+    assert [len(parts[k]) for k in ("eval", "dev", "pool")] == [6, 2, 12]
+    probs = {k: {r.problem for r in v} for k, v in parts.items()}
+    assert not (probs["eval"] & probs["dev"]) and not (probs["eval"] & probs["pool"])
+    assert not (probs["dev"] & probs["pool"])
+    with pytest.raises(InputError, match="fewer than the largest budget 13"):
+        split(recs, ThinkPRMConfig(base="x", eval_size=5, dev_size=2, budgets=[13]))

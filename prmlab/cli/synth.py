@@ -36,15 +36,15 @@ def register(root: typer.Typer) -> None:
 class Bar:
     """A rich bar on a terminal; a plain line every 10% otherwise. Call it with (done, total)."""
 
-    def __init__(self, label: str):
-        self.label = label
+    def __init__(self, label: str, plain: bool = False):
+        self.label, self.plain = label, plain  # plain: lines only (several bars in one run)
 
     def __enter__(self):
         from rich.console import Console
 
         self.console = Console(stderr=True)
         self.bar, self.last = None, -1
-        if self.console.is_terminal:
+        if self.console.is_terminal and not self.plain:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
 
@@ -189,6 +189,55 @@ def judge_command(
     with Bar(f"train {judge_format}") as bar:
         info = train_hf_judge(cfg, init, rows, dev_records, out, progress=bar)
     print(f"{judge_format}: {info['train_examples']} examples; wrote {out}")
+
+
+@app.command("thinkprm", help="The whole recipe on real data: split, teacher chains, three judges "
+                              "from one base, held-out evaluation with CIs, the critic beside it.")
+def thinkprm_command(
+    base: str = typer.Option(..., "--base", help="The judges' base: a causal LM folder or .gguf file."),
+    out: Path = typer.Option(..., "--out", help="The run folder (resumable: rerun the same command)."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Chain teacher (default: the base)."),
+    data: str = typer.Option("../shared/data/processbench/gsm8k.json", "--data", help="Labelled solutions."),
+    budget: list[int] = typer.Option([64], "--budget", help="Labelled solutions per judge (repeatable)."),
+    eval_size: int = typer.Option(100, "--eval-size", help="Held-out evaluation solutions."),
+    dev_size: int = typer.Option(16, "--dev-size", help="Dev solutions (model selection)."),
+    max_steps: int = typer.Option(60, "--max-steps", help="Judges' optimizer steps at most."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Judges' examples per step."),
+    eval_every: int = typer.Option(20, "--eval-every", help="Steps between dev evaluations."),
+    lr: float = typer.Option(1e-4, "--lr", help="Judges' learning rate."),
+    lora: bool = typer.Option(False, "--lora", help="LoRA adapters via peft."),
+    style: str = typer.Option("plain", "--style", help="Teacher prompt style."),
+    teacher_max_new_tokens: int = typer.Option(256, "--teacher-max-new-tokens", help="Tokens per chain."),
+    judge_max_new_tokens: int = typer.Option(120, "--judge-max-new-tokens", help="Critique tokens per step."),
+    critic_max_new_tokens: int = typer.Option(256, "--critic-max-new-tokens", help="Critic tokens per solution."),
+    no_critic: bool = typer.Option(False, "--no-critic", help="Skip the critic protocol."),
+    chunk_size: int = typer.Option(8, "--chunk-size", help="Teacher chains per call."),
+    resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Split, budgets, teacher, training."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
+) -> None:
+    from prmlab.atomic import write_text
+    from prmlab.experiments.thinkprm import ThinkPRMConfig, report, run
+    from prmlab.outdir import prepare_out
+
+    try:
+        cfg = ThinkPRMConfig(base=base, teacher=teacher, data=data, budgets=budget,
+                             eval_size=eval_size, dev_size=dev_size, max_steps=max_steps,
+                             batch_size=batch_size, eval_every=eval_every, lr=lr, lora=lora,
+                             style=style, teacher_max_new_tokens=teacher_max_new_tokens,
+                             judge_max_new_tokens=judge_max_new_tokens,
+                             critic_max_new_tokens=critic_max_new_tokens, critic=not no_critic,
+                             chunk_size=chunk_size, resamples=resamples, seed=seed)
+    except ValueError as e:
+        raise InputError(_validation_line(e)) from None
+    _threads(threads)
+    prepare_out(out, inputs=[data], input_folders=[p for p in (base, teacher) if p])
+    results = run(cfg, out, log=lambda s: print(s, flush=True),
+                  progress=lambda label: Bar(label, plain=True).__enter__())
+    table = report(results)
+    write_text(out / "report.md", "# ThinkPRM run\n\n" + table)
+    print(table)
+    print(f"wrote {out / 'results.json'} and {out / 'report.md'}")
 
 
 def _threads(n: Optional[int]) -> None:
