@@ -120,7 +120,7 @@ def chains_command(
     _threads(threads)
     prepare_out(out, inputs=[data], input_folders=[teacher], overwrite=overwrite,
                 will_write=("chains.jsonl", "summary.json", "synth.json", "progress.json"))
-    records = [r for r in read_any(data, fmt) if r.first_error is not None]
+    records = read_any(data, fmt)  # unlabelled ones get a chain too, rejected as "unlabelled"
     if limit is not None:
         records = records[:limit]
     gen, tok, stops, _ = build_teacher(teacher, gguf_file, batch_size=chunk_size, dtype=dtype,

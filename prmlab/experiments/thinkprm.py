@@ -93,10 +93,18 @@ def _done(folder: Path, name: str) -> bool:
     return (folder / name).is_file()
 
 
-def _load_lm(path: str):
+def _on_gpu(model):
+    """The model on the GPU when there is one (generation follows the model's device)."""
+    import torch
+
+    return model.to("cuda") if torch.cuda.is_available() else model
+
+
+def _load_lm(path: str, *, gpu: bool = True):
     from prmlab.judges.critic import load_causal_lm
 
-    return load_causal_lm(Path(path))
+    lm, tok = load_causal_lm(Path(path))
+    return (_on_gpu(lm) if gpu else lm), tok
 
 
 def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
@@ -127,7 +135,7 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
     base = out / "base"
     if not _done(base, "prmlab.json"):
         log(f"base: importing {cfg.base}")
-        lm, tok = _load_lm(cfg.base)
+        lm, tok = _load_lm(cfg.base, gpu=False)
         import_causal_lm(lm, tok, base, cfg.base)
     teacher_lm = teacher_tok = None
     results: dict[str, Any] = {"config": cfg.model_dump(), "budgets": {}}
@@ -176,6 +184,7 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
             if not _done(edir, "metrics.json"):
                 log(f"N={n} {fmt}: evaluating on {len(parts['eval'])} held-out solutions")
                 judge = load_judge(str(jdir))
+                _on_gpu(judge.model)
                 if hasattr(judge, "max_new_tokens"):
                     judge.max_new_tokens = cfg.judge_max_new_tokens
                 evaluate_judge(judge, parts["eval"], edir,

@@ -39,15 +39,18 @@ from prmlab.data.record import Record
 from prmlab.errors import InputError
 from prmlab.judges.formats import ExampleOptions, step_label_examples, verdict_examples
 from prmlab.models.checkpoint import load_codec, load_model, save_checkpoint
-from prmlab.models.text import Codec
+from prmlab.models.text import Codec, TextFormat
 from prmlab.supervision.budget import step_labels_through_first_error
 from prmlab.supervision.chain_synth import ChainRow
 from prmlab.supervision.chains import Chain
-from prmlab.training.judges import DEFAULT_THRESHOLD, dev_reads
+from prmlab.training.judges import DEFAULT_THRESHOLD, PositiveLr, dev_reads
 from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss, weighted_lm_loss
 
 HFFormat = Literal["generative", "direct", "discriminative"]
 VERDICT_LEAD = " The step is"  # between a critique and its verdict token
+# Markers of a real tokenizer's judge (what TextFormat.load gives a folder without prmlab_text.json).
+PLAIN_TEXT = TextFormat(lsd_digits=False, space_join=False, sep="\n\n", step_end="\n\n",
+                        check="\nVerification:", ok=" correct", bad=" incorrect")
 
 
 class HFJudgeConfig(BaseModel):
@@ -55,7 +58,7 @@ class HFJudgeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     format: HFFormat = Field("generative", description="generative (kept chains), direct (verdicts) or discriminative (head)")
-    lrs: list[float] = Field(default_factory=lambda: [1e-4], min_length=1,
+    lrs: list[PositiveLr] = Field(default_factory=lambda: [1e-4], min_length=1,
                              description="learning rates tried; the best dev F1 is kept")
     seed: int = Field(0, ge=0, description="model init of a new head and the order of the examples")
     lora: bool = Field(False, description="train LoRA adapters (peft) instead of every weight; merged before saving")
@@ -211,10 +214,21 @@ def train_hf_judge(cfg: HFJudgeConfig, init: str | Path, rows: Sequence[ChainRow
 def import_causal_lm(model, tokenizer, out_dir: str | Path, source: str) -> Path:
     """Save a loaded causal LM (e.g. dequantized from GGUF) as a safetensors model folder that
     the judges above start from; its prmlab.json says where it came from (kind "import")."""
-    from prmlab.models.text import Codec, TextFormat
+    from prmlab.models.text import Codec
 
-    codec = Codec(tokenizer, TextFormat.load(Path("/nonexistent-prmlab-text")))
-    return save_checkpoint(out_dir, model, codec, {"kind": "import", "source": source})
+    if getattr(model, "hf_quantizer", None) is not None:
+        # A GGUF file loads dequantized (float weights) but stays marked as quantized, which
+        # save_pretrained refuses: the weights go into a plain model of the same config.
+        from transformers import AutoModelForCausalLM
+
+        cfg = copy.deepcopy(model.config)
+        if hasattr(cfg, "quantization_config"):
+            delattr(cfg, "quantization_config")
+        plain = AutoModelForCausalLM.from_config(cfg, dtype=model.dtype)
+        plain.load_state_dict(model.state_dict())
+        model = plain
+    return save_checkpoint(out_dir, model, Codec(tokenizer, PLAIN_TEXT),
+                           {"kind": "import", "source": source})
 
 
 __all__ = ["HFJudgeConfig", "VERDICT_LEAD", "build_examples", "critique_text",
