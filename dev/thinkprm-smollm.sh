@@ -14,9 +14,9 @@ prmlab() { HF_HUB_OFFLINE=1 $PY -c 'from prmlab.cli.main import main; main()' "$
 [ -f "$CACHE/prmlab.json" ] || prmlab synth import --model "$GGUF" --out "$CACHE"
 # 2. split -> teacher chains -> 3 judges -> held-out eval with CIs, critic beside it -> report.md
 case "$SIZE" in
-  smoke) prmlab synth thinkprm --base "$CACHE" --out "$OUT" --budget 8 --eval-size 8 --dev-size 2 \
-           --max-steps 4 --batch-size 2 --eval-every 4 --teacher-max-new-tokens 160 \
-           --judge-max-new-tokens 48 --critic-max-new-tokens 96 --resamples 200 --threads 2 ;;
+  smoke) prmlab synth thinkprm --base "$CACHE" --out "$OUT" --budget 2 --eval-size 2 --dev-size 0 \
+           --max-steps 1 --batch-size 1 --eval-every 1 --teacher-max-new-tokens 48 \
+           --judge-max-new-tokens 8 --critic-max-new-tokens 16 --resamples 200 --chunk-size 2 --threads 1 ;;
   full)  prmlab synth thinkprm --base "$CACHE" --out "$OUT" --budget 64 --eval-size 100 --dev-size 16 \
            --max-steps 60 --batch-size 4 --eval-every 20 --teacher-max-new-tokens 256 \
            --judge-max-new-tokens 120 --critic-max-new-tokens 256 --threads 2 ;;
