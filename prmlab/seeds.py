@@ -91,6 +91,9 @@ _STREAMS = [
            stride=1_000_003),
     Stream("critic.sample", "generator", "critic seed (x100_003) + batch", "judges/critic.py",
            "the ProcessBench critic's b-th batch", stride=100_003, in_run=False),
+    Stream("synth.chains", "generator", "synth seed (x100_019) + chunk", "models/chat.py",
+           "a teacher's c-th chunk of verification chains (`prmlab synth chains`)",
+           stride=100_019, in_run=False),
     # ---- string-keyed Python generators ------------------------------------------------------
     Stream("base.corpus.rng", "random", "base.seed", "data/arith/corpus.py",
            "which steps the corpus checks, hard-type errors, worked lines", prefix="corpus"),
@@ -102,6 +105,9 @@ _STREAMS = [
            "which pool solutions a label budget buys (nested in the budget)", prefix="budget"),
     Stream("judge.teacher", "random", "judge seed, record id", "supervision/chains.py",
            "a generative judge's teacher chains (per record)", prefix="teacher"),
+    Stream("thinkprm.split", "random", "thinkprm seed", "experiments/thinkprm.py",
+           "which problems of the labelled file are held out for evaluation and dev",
+           prefix="thinkprm-split", in_run=False),
 ]
 
 STREAMS: dict[str, Stream] = {s.name: s for s in _STREAMS}

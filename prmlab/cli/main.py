@@ -61,6 +61,9 @@ def _register() -> None:
     from prmlab.cli import claims as claims_cli
 
     claims_cli.register(app)  # `claims`: the pre-registered claim suite and its verdicts
+    from prmlab.cli import synth as synth_cli
+
+    synth_cli.register(app)  # `synth chains|import|judge`: ThinkPRM teacher chains and judges
 
 
 def _quiet_libraries() -> None:
