@@ -80,6 +80,10 @@ _STREAMS = [
            "evaluation: injected-error solutions", base=61_000_000),
     Stream("data.bon", "problems", "data.seed", "experiments/artifacts.py",
            "best-of-N problems (and their sampling seed)", base=70_000_000),
+    Stream("rl.train", "problems", "rl.seed", "experiments/rl.py",
+           "`prmlab rl`: the policy's RL training problems", base=80_000_000, in_run=False),
+    Stream("rl.test", "problems", "rl.seed", "experiments/rl.py",
+           "`prmlab rl`: held-out test problems of the RL policy", base=81_000_000, in_run=False),
     # ---- generator seeds --------------------------------------------------------------------
     Stream("tts.pass", "generator", "(none) + pass k", "experiments/artifacts.py",
            "the judge seed of test-time-scaling pass k (one sampled rationale each)",
@@ -91,6 +95,12 @@ _STREAMS = [
            stride=1_000_003),
     Stream("critic.sample", "generator", "critic seed (x100_003) + batch", "judges/critic.py",
            "the ProcessBench critic's b-th batch", stride=100_003, in_run=False),
+    Stream("rl.sample", "generator", "rl seed (x1_000_003) + step", "training/grpo_loop.py",
+           "the completions GRPO samples at step n", base=500_000, stride=1_000_003,
+           in_run=False),
+    Stream("rl.eval", "generator", "rl seed (x1_000_003) + pass", "experiments/rl.py",
+           "sampled evaluation of the RL policy (pass k)", base=900_000, stride=1_000_003,
+           in_run=False),
     # ---- string-keyed Python generators ------------------------------------------------------
     Stream("base.corpus.rng", "random", "base.seed", "data/arith/corpus.py",
            "which steps the corpus checks, hard-type errors, worked lines", prefix="corpus"),
@@ -102,6 +112,10 @@ _STREAMS = [
            "which pool solutions a label budget buys (nested in the budget)", prefix="budget"),
     Stream("judge.teacher", "random", "judge seed, record id", "supervision/chains.py",
            "a generative judge's teacher chains (per record)", prefix="teacher"),
+    Stream("rl.order", "random", "rl seed, step", "training/grpo_loop.py",
+           "which training problems fill GRPO step n's batch", prefix="rlorder", in_run=False),
+    Stream("rl.reward.random", "random", "rl seed, step, slot, sample", "training/rewards.py",
+           "the random control reward: Bernoulli(p) per sample", prefix="rlrandom", in_run=False),
 ]
 
 STREAMS: dict[str, Stream] = {s.name: s for s in _STREAMS}
