@@ -58,6 +58,9 @@ def _register() -> None:
     from prmlab.cli import critic as critic_cli
 
     critic_cli.register(app)  # `critic`: ProcessBench critic protocol for any HF causal LM
+    from prmlab.cli import rl as rl_cli
+
+    rl_cli.register(app)  # `rl`: GRPO on the policy
 
 
 def _quiet_libraries() -> None:
