@@ -14,7 +14,7 @@ import torch  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from prmlab.training.grpo import (RLConfig, aggregate, clipped_surrogate,  # noqa: E402
-                                  group_advantages, grpo_loss, k3_kl)
+                                  group_advantages, grpo_loss, k3_kl, trl_kwargs)
 
 torch.set_num_threads(1)
 
@@ -183,3 +183,12 @@ def test_loop_rows_and_reward_seen(tiny):
     assert [r["step"] for r in rows] == [1, 2]
     assert seen == [(s, g, j) for s in (0, 1) for g in (0, 1) for j in (0, 1)]
     assert all(r["engine_logprob_gap"] < 1e-3 for r in rows)
+
+
+def test_trl_accepts_the_same_algorithm():
+    trl = pytest.importorskip("trl", reason="TRL is the optional extra prmlab[rl]")
+    cfg = RLConfig(loss_type="dr_grpo", scale_rewards=False, epsilon_high=0.28, beta=0.04,
+                   num_generations=4, prompts_per_step=2)
+    t = trl.GRPOConfig(output_dir="unused", use_cpu=True, report_to="none", **trl_kwargs(cfg))
+    assert (t.loss_type, t.scale_rewards, t.epsilon_high, t.beta) == ("dr_grpo", "none", 0.28, 0.04)
+    assert t.per_device_train_batch_size == 8 and t.num_generations == 4

@@ -147,3 +147,19 @@ def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tens
         per_token = per_token + cfg.beta * kl
         stats["kl"] = float((kl.detach() * m).sum() / n)
     return aggregate(per_token, m, cfg.loss_type, cfg.max_new_tokens), stats
+
+
+def trl_kwargs(cfg: RLConfig) -> dict:
+    """The `trl.GRPOConfig` arguments of the same algorithm (batch: `prompts_per_step` x
+    `num_generations` completions per optimizer step; constant learning rate).
+
+    >>> trl_kwargs(RLConfig(scale_rewards=False))["scale_rewards"]
+    'none'
+    """
+    return {"per_device_train_batch_size": cfg.prompts_per_step * cfg.num_generations,
+            "num_generations": cfg.num_generations, "max_completion_length": cfg.max_new_tokens,
+            "max_steps": cfg.steps, "learning_rate": cfg.lr, "lr_scheduler_type": "constant",
+            "weight_decay": cfg.weight_decay, "max_grad_norm": cfg.grad_clip,
+            "loss_type": cfg.loss_type, "scale_rewards": "group" if cfg.scale_rewards else "none",
+            "epsilon": cfg.epsilon, "epsilon_high": cfg.epsilon_high, "beta": cfg.beta,
+            "num_iterations": cfg.iterations, "temperature": cfg.temperature, "seed": cfg.seed}
