@@ -80,6 +80,10 @@ _STREAMS = [
            "evaluation: injected-error solutions", base=61_000_000),
     Stream("data.bon", "problems", "data.seed", "experiments/artifacts.py",
            "best-of-N problems (and their sampling seed)", base=70_000_000),
+    Stream("rl.train", "problems", "rl.seed", "experiments/rl.py",
+           "`prmlab rl`: the policy's RL training problems", base=80_000_000, in_run=False),
+    Stream("rl.test", "problems", "rl.seed", "experiments/rl.py",
+           "`prmlab rl`: held-out test problems of the RL policy", base=81_000_000, in_run=False),
     # ---- generator seeds --------------------------------------------------------------------
     Stream("tts.pass", "generator", "(none) + pass k", "experiments/artifacts.py",
            "the judge seed of test-time-scaling pass k (one sampled rationale each)",
@@ -94,6 +98,12 @@ _STREAMS = [
     Stream("synth.chains", "generator", "synth seed (x100_019) + chunk", "models/chat.py",
            "a teacher's c-th chunk of verification chains (`prmlab synth chains`)",
            stride=100_019, in_run=False),
+    Stream("rl.sample", "generator", "rl seed (x1_000_003) + step", "training/grpo_loop.py",
+           "the completions GRPO samples at step n", base=500_000, stride=1_000_003,
+           in_run=False),
+    Stream("rl.eval", "generator", "rl seed (x1_000_003) + pass", "experiments/rl.py",
+           "sampled evaluation of the RL policy (pass k)", base=900_000, stride=1_000_003,
+           in_run=False),
     # ---- string-keyed Python generators ------------------------------------------------------
     Stream("base.corpus.rng", "random", "base.seed", "data/arith/corpus.py",
            "which steps the corpus checks, hard-type errors, worked lines", prefix="corpus"),
@@ -108,6 +118,10 @@ _STREAMS = [
     Stream("thinkprm.split", "random", "thinkprm seed", "experiments/thinkprm.py",
            "which problems of the labelled file are held out for evaluation and dev",
            prefix="thinkprm-split", in_run=False),
+    Stream("rl.order", "random", "rl seed, step", "training/grpo_loop.py",
+           "which training problems fill GRPO step n's batch", prefix="rlorder", in_run=False),
+    Stream("rl.reward.random", "random", "rl seed, step, slot, sample", "training/rewards.py",
+           "the random control reward: Bernoulli(p) per sample", prefix="rlrandom", in_run=False),
 ]
 
 STREAMS: dict[str, Stream] = {s.name: s for s in _STREAMS}

@@ -322,7 +322,8 @@ def test_label_cli_end_to_end(tiny_policy, tmp_path):
     assert summary["consensus"]["n"] == 3
     q = json.loads((tmp_path / "labels.quality.json").read_text())
     assert {(r["method"], r["k"]) for r in q["rows"]} == {(m, k) for m in
-                                                          ("mc-hard", "mc-soft", "rpe", "omega", "tree")
+                                                          ("mc-hard", "mc-soft", "rpe", "omega", "tree",
+                                                           "abs-q", "rel-ratio", "rel-effective")
                                                           for k in (1, 2)}
     assert (tmp_path / "labels.quality.png").stat().st_size > 1000
     assert (tmp_path / "labels.consensus.jsonl").exists()

@@ -4,7 +4,8 @@
     prmlab label --method omega ... --quality            # + quality vs the oracle, K sweep, plot
     prmlab label --method mc-hard ... --consensus judge_run/samples.jsonl
 
-Methods (`prmlab.supervision.rollouts` documents each rule): mc-hard, mc-soft, rpe, omega, tree.
+Methods (`prmlab.supervision.rollouts` documents each rule): mc-hard, mc-soft, rpe, omega, tree,
+and StepWiser's abs-q, rel-ratio (`--threshold` = gamma), rel-effective (`--alpha`, `--prover-n`).
 Outputs, beside OUT (`labels.jsonl` → `labels.*`):
 
 * OUT — the records relabelled (prefix semantics), meta `rollout_labels` with the evidence and
@@ -72,6 +73,20 @@ def _methods(spec: str) -> list[str]:
     return ms
 
 
+def _stepwiser_params(method: str, alpha: float | None, prover_n: int | None, quality: bool):
+    """rel-effective's options (defaults where not given); InputError where nothing reads them."""
+    from prmlab.supervision.stepwiser import StepwiserParams
+
+    if (alpha is not None or prover_n is not None) and method != "rel-effective" and not quality:
+        raise InputError(f"--alpha and --prover-n are rel-effective's options, not {method}'s")
+    d = StepwiserParams()
+    try:
+        return StepwiserParams(alpha=d.alpha if alpha is None else alpha,
+                               n=d.n if prover_n is None else prover_n)
+    except ValueError as e:
+        raise InputError(f"--alpha/--prover-n: {e}") from None
+
+
 def read_judge_predictions(path: Path) -> dict[str, int | None]:
     """{id: prediction} from a judge's samples.jsonl (prediction = first error, null = failed)."""
     from prmlab.data.jsonl import iter_json_lines
@@ -91,13 +106,19 @@ def read_judge_predictions(path: Path) -> dict[str, int | None]:
 
 
 def label_command(
-    method: str = typer.Option(..., "--method", help="mc-hard | mc-soft | rpe | omega | tree"),
+    method: str = typer.Option(..., "--method", help="mc-hard | mc-soft | rpe | omega | tree | "
+                               "abs-q | rel-ratio | rel-effective"),
     policy: Path = typer.Option(..., "--policy", help="Policy checkpoint (causal LM) that rolls out."),
     data: Path = typer.Option(..., "--data", help="Solutions to label (arith problems)."),
     out: Path = typer.Option(..., "--out", help="Output canonical JSONL."),
     k: int = typer.Option(8, "--k", min=1, help="Rollouts per prefix."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="mc-soft: MC >= T is good "
-                                              "(0.5); rpe: MC ratio >= T (0.8); tree: margin (0.5)."),
+                                              "(0.5); rpe: MC ratio >= T (0.8); tree: margin (0.5); "
+                                              "rel-ratio: Q ratio > T (gamma, 0.8)."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="rel-effective: weight of the "
+                                          "best-of-n advantage (1.0)."),
+    prover_n: Optional[int] = typer.Option(None, "--prover-n", help="rel-effective: the prover "
+                                           "is best-of-n over the policy (4)."),
     seed: int = typer.Option(0, "--seed"),
     temperature: float = typer.Option(1.0, "--temperature", help="Rollout sampling temperature."),
     max_new_tokens: int = typer.Option(80, "--max-new-tokens", min=1),
@@ -127,6 +148,7 @@ def label_command(
 
     if method not in METHODS:
         raise InputError(f"unknown --method {method!r} (known: {', '.join(METHODS)})")
+    stepwiser = _stepwiser_params(method, alpha, prover_n, quality)
     ks = _ints(quality_ks, "--quality-ks") if quality else []
     methods = _methods(quality_methods) if quality else []
     from prmlab.outdir import prepare_out_file
@@ -151,7 +173,8 @@ def label_command(
     sampler = RolloutSampler(model, codec, temperature=temperature, max_new_tokens=max_new_tokens,
                              seed=seed, batch_size=batch_size, progress=True, task=task)
     sampler.begin_run()
-    labelled, summary = derive_labels(records, method, sampler, k=k, threshold=threshold, task=task)
+    labelled, summary = derive_labels(records, method, sampler, k=k, threshold=threshold, task=task,
+                                      stepwiser=stepwiser if method == "rel-effective" else None)
     wall = time.perf_counter() - t0
     write_jsonl(out, (r.to_dict() for r in labelled))
     summary.update(data=str(data), policy=str(policy), seed=seed, temperature=temperature,
@@ -173,7 +196,7 @@ def label_command(
     if quality:
         qual = quality_study(records, labelled, sampler, method=method, k=k,
                              threshold=threshold, main_threshold=summary["threshold"], methods=methods, ks=ks, judge=judge,
-                             task=task)
+                             task=task, stepwiser=stepwiser)
         rows = qual["rows"]
         qpath, ppath = sibling(out, ".quality.json"), sibling(out, ".quality.png")
         write_json(qpath, qual)

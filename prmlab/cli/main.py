@@ -64,6 +64,9 @@ def _register() -> None:
     from prmlab.cli import synth as synth_cli
 
     synth_cli.register(app)  # `synth chains|import|judge`: ThinkPRM teacher chains and judges
+    from prmlab.cli import rl as rl_cli
+
+    rl_cli.register(app)  # `rl`: GRPO on the policy
 
 
 def _quiet_libraries() -> None:

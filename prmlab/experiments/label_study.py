@@ -15,6 +15,7 @@ from prmlab.data.record import Record
 from prmlab.errors import InputError
 from prmlab.data.tasks import Task
 from prmlab.supervision.rollouts import consensus_filter, derive_labels, label_quality
+from prmlab.supervision.stepwiser import StepwiserParams
 
 QUALITY_NOTE = ("quality of rollout labels against the oracle's labels of the same solutions; "
                 "tokens_generated is each run's own bill (a run alone would cost that); rollouts "
@@ -33,10 +34,12 @@ def check_gold(records: Sequence[Record], task: Task, path: str) -> None:
 def quality_study(records: Sequence[Record], labelled: Sequence[Record], sampler, *, method: str,
                   k: int, threshold: float | None, main_threshold: float | None, methods: Sequence[str], ks: Sequence[int],
                   judge: Mapping[str, int | None] | None = None,
-                  task: Task | None = None) -> dict[str, Any]:
+                  task: Task | None = None,
+                  stepwiser: StepwiserParams | None = None) -> dict[str, Any]:
     """Every method in `methods` at every K in `ks` (besides `method` at `k`, already derived as
     `labelled`, read at `main_threshold`) against the oracle labels of `records`; the judge-consensus subset beside them
-    when `judge` ({id: predicted first error}) is given."""
+    when `judge` ({id: predicted first error}) is given. `stepwiser` (alpha, n) applies to
+    every rel-effective row."""
     from prmlab.data.arith.generate import relabel
 
     if task is not None and task.name != "arith":
@@ -52,7 +55,8 @@ def quality_study(records: Sequence[Record], labelled: Sequence[Record], sampler
                 continue
             sampler.begin_run()
             d, _ = derive_labels(records, m, sampler, k=kk,
-                                 threshold=threshold if m == method else None, task=task)
+                                 threshold=threshold if m == method else None, task=task,
+                                 stepwiser=stepwiser if m == "rel-effective" else None)
             rows.append({"method": m, "k": kk,
                          "threshold": d[0].meta["rollout_labels"]["threshold"] if d else None,
                          "main": False, **label_quality(d, oracle)})

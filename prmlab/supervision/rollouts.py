@@ -46,6 +46,11 @@ Methods (`METHODS`; every result is converted to prefix semantics: the first ste
   of node i + 1); every pair of siblings with different success rates gives
   {prefix, chosen, rejected, rates, counts} in meta `preferences`. Without completion texts
   (an `Outcome` with `completions=None`) nothing is pooled and there are no siblings.
+* `abs-q`, `rel-ratio`, `rel-effective` (StepWiser's rules, `prmlab.supervision.stepwiser`):
+  K rollouts from every prefix j = 0..n (j = 1..n for abs-q), Q_j = MC(j); abs-q: Q_{i+1} > 0;
+  rel-ratio: Q_{i+1} / Q_i > threshold (gamma, default 0.8); rel-effective: Q_{i+1} +
+  alpha * (Q^mu_{i+1} - Q^mu_i) > 0 with the best-of-n prover Q^mu = 1 - (1 - Q)^n (alpha, n:
+  `StepwiserParams`). The rule's per-step numbers are in meta `stepwiser_scores`.
 
 Terminal prefixes cost nothing: a prefix that already states an answer (the task's
 `final_answer` is not None) has a decided outcome (that answer vs the gold answer), so it is resolved here without a rollout and counted as
@@ -70,10 +75,12 @@ from prmlab.data.record import Record, labels_from_first_error
 from prmlab.data.tasks import ARITH, Task
 from prmlab.errors import InputError
 from prmlab.metrics.labels import label_agreement
+from prmlab.supervision.stepwiser import STEPWISER_METHODS, StepwiserParams, stepwiser_labels
 
-METHODS = ("mc-hard", "mc-soft", "rpe", "omega", "tree")
+METHODS = ("mc-hard", "mc-soft", "rpe", "omega", "tree", *STEPWISER_METHODS)
 DEFAULT_THRESHOLD: dict[str, float | None] = {
-    "mc-hard": None, "mc-soft": 0.5, "rpe": 0.8, "omega": None, "tree": 0.5}
+    "mc-hard": None, "mc-soft": 0.5, "rpe": 0.8, "omega": None, "tree": 0.5,
+    "abs-q": None, "rel-ratio": StepwiserParams().gamma, "rel-effective": None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +221,18 @@ def _plan_tree(rec: Record, k: int, margin: float) -> Plan:
             "n_samples": counts, "drawn": drawn, "preferences": prefs}
 
 
+def _plan_stepwiser(rec: Record, k: int, method: str, params: StepwiserParams) -> Plan:
+    n = len(rec.steps)
+    first = 1 if method == "abs-q" else 0  # abs-q reads no Q_0: its prefix is not rolled out
+    got = yield [(j, k) for j in range(first, n + 1)]
+    outs = dict(zip(range(first, n + 1), got))
+    q = [_rate(outs[j]) for j in range(1, n + 1)]
+    lab = stepwiser_labels(method, _rate(outs[0]) if first == 0 else None, q, params)
+    return {"first_error": _first_bad(lab.good), "raw_good": lab.good, "soft_scores": q,
+            "stepwiser_scores": lab.scores, "mc": _mc_table(outs),
+            **({"alpha": params.alpha, "prover_n": params.n} if method == "rel-effective" else {})}
+
+
 def _check(method: str, k: int, threshold: float | None) -> float | None:
     if method not in METHODS:
         raise InputError(f"unknown labelling method {method!r} (known: {', '.join(METHODS)})")
@@ -221,6 +240,8 @@ def _check(method: str, k: int, threshold: float | None) -> float | None:
         raise InputError(f"k must be at least 1, got {k}")
     if threshold is None:
         return DEFAULT_THRESHOLD[method]
+    if method == "rel-effective":
+        raise InputError("rel-effective takes no threshold (its options are alpha and the prover's n)")
     if DEFAULT_THRESHOLD[method] is None:
         raise InputError(f"{method} takes no threshold (a step is good iff any rollout succeeds)")
     if method == "mc-soft" and not 0.0 < threshold <= 1.0:
@@ -229,10 +250,16 @@ def _check(method: str, k: int, threshold: float | None) -> float | None:
         raise InputError(f"rpe threshold must be > 0, got {threshold}")
     if method == "tree" and not 0.0 <= threshold < 1.0:
         raise InputError(f"tree margin must be in [0, 1), got {threshold}")
+    if method == "rel-ratio" and not threshold >= 0.0:
+        raise InputError(f"rel-ratio threshold (gamma) must be >= 0, got {threshold}")
     return threshold
 
 
-def _plan(method: str, rec: Record, k: int, threshold: float | None) -> Plan:
+def _plan(method: str, rec: Record, k: int, threshold: float | None,
+          params: StepwiserParams = StepwiserParams()) -> Plan:
+    if method in STEPWISER_METHODS:
+        gamma = params.gamma if threshold is None else threshold
+        return _plan_stepwiser(rec, k, method, dataclasses.replace(params, gamma=gamma))
     if method in ("mc-hard", "mc-soft"):
         return _plan_mc(rec, k, threshold)
     if method == "rpe":
@@ -249,9 +276,12 @@ BILL_KEYS = ("rollouts", "rollouts_used", "terminal_prefixes", "tokens_generated
 
 
 def derive_labels(records: Sequence[Record], method: str, complete: Complete, *, k: int,
-                  threshold: float | None = None,
-                  task: Task | None = None) -> tuple[list[Record], dict[str, Any]]:
+                  threshold: float | None = None, task: Task | None = None,
+                  stepwiser: StepwiserParams | None = None) -> tuple[list[Record], dict[str, Any]]:
     """Label every record with `method` from rollouts that `complete` draws.
+
+    `stepwiser` holds rel-effective's alpha and n (rel-ratio's gamma is `threshold`); None:
+    the defaults. Another method refuses a non-default one.
 
     `task` (default: arith) decides which prefixes are terminal and whether their answer is
     right; `complete` decides the outcomes of the rollouts it draws (a `RolloutSampler` should
@@ -262,7 +292,11 @@ def derive_labels(records: Sequence[Record], method: str, complete: Complete, *,
     `rollout_labels` holds the evidence and the bill) and a summary with the file totals.
     """
     threshold = _check(method, k, threshold)
-    plans = [_plan(method, r, k, threshold) for r in records]
+    params = StepwiserParams() if stepwiser is None else stepwiser
+    if method != "rel-effective" and (params.alpha, params.n) != (StepwiserParams().alpha,
+                                                                 StepwiserParams().n):
+        raise InputError(f"{method} takes no alpha or prover n (rel-effective's options)")
+    plans = [_plan(method, r, k, threshold, params) for r in records]
     bills = [dict.fromkeys(BILL_KEYS, 0) | {"rounds": 0} for _ in records]
     results: list[dict[str, Any] | None] = [None] * len(records)
     task = ARITH if task is None else task
