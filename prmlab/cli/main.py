@@ -58,6 +58,9 @@ def _register() -> None:
     from prmlab.cli import critic as critic_cli
 
     critic_cli.register(app)  # `critic`: ProcessBench critic protocol for any HF causal LM
+    from prmlab.cli import judge_compute as judge_compute_cli
+
+    judge_compute_cli.register(app)  # `judge-compute`, `chunk-reset`: test-time judge compute
 
 
 def _quiet_libraries() -> None:
