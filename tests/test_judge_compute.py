@@ -3,6 +3,7 @@ the sampler's seeds and token bill through a stub generator, and a tiny end to e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -135,16 +136,13 @@ def test_judge_compute_end_to_end(tiny_judge, tmp_path, run_cli):
     bon = []
     for pi, r in enumerate(iter_records(2, 7, error_rate=0.5)):
         for j in range(2):
-            bon.append(r.model_copy(update={"id": f"b{pi}-{j}", "meta": {**r.meta, "problem_id": f"p{pi}"}})
-                       if hasattr(r, "model_copy") else None)
+            bon.append(dataclasses.replace(r, id=f"b{pi}-{j}", meta={**r.meta, "problem_id": f"p{pi}"}))
     write_jsonl(tmp_path / "eval.jsonl", (r.to_dict() for r in ev))
     write_jsonl(tmp_path / "pool.jsonl", (r.to_dict() for r in pool))
+    write_jsonl(tmp_path / "bon.jsonl", (r.to_dict() for r in bon))
     args = ["judge-compute", "--judge", tiny_judge, "--eval", tmp_path / "eval.jsonl", "--train",
             tmp_path / "pool.jsonl", "--out", tmp_path / "run", "--ks", "1,2", "--max-new-tokens", "4",
-            "--bootstrap-resamples", "20"]
-    if all(b is not None for b in bon):
-        write_jsonl(tmp_path / "bon.jsonl", (r.to_dict() for r in bon))
-        args += ["--bon", tmp_path / "bon.jsonl"]
+            "--bootstrap-resamples", "20", "--bon", tmp_path / "bon.jsonl"]
     code, out, err = run_cli(*args)
     assert code == 0, err
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -159,8 +157,8 @@ def test_judge_compute_end_to_end(tiny_judge, tmp_path, run_cli):
     assert all(len(json.loads(x)["p_good"]) == 2 for x in rows)
     assert (tmp_path / "run" / "judge_compute.png").stat().st_size > 0
     assert (tmp_path / "run" / "meta_verifier.json").exists()
-    if "--bon" in args:
-        assert m["bon"]["N"] == 2 and set(m["bon"]["rm@N"]["majority"]) == {"1", "2"}
+    assert m["bon"]["N"] == 2 and set(m["bon"]["rm@N"]["majority"]) == {"1", "2"}
+    assert m["bon"]["rm@N"]["mean_p"]["1"]["direction"] == "higher"
 
 
 def test_judge_compute_refuses_a_head_judge(tmp_path, run_cli, tiny_judge):
