@@ -172,3 +172,28 @@ def test_judge_compute_refuses_a_head_judge(tmp_path, run_cli, tiny_judge):
     code, out, err = run_cli("judge-compute", "--judge", other, "--eval", tmp_path / "e.jsonl",
                              "--out", tmp_path / "o")
     assert code == 2 and "causal" in err and err.count("\n") == 1
+
+
+def test_a_rerun_with_the_same_config_reuses_the_sampled_passes(tiny_judge, tmp_path, codec):
+    from prmlab.atomic import write_jsonl
+    from prmlab.data.arith.generate import iter_records
+    from prmlab.experiments.judge_compute import JudgeComputeConfig, run_judge_compute
+
+    write_jsonl(tmp_path / "eval.jsonl", (r.to_dict() for r in iter_records(3, 5, error_rate=0.5)))
+    cfg = JudgeComputeConfig(judge=str(tiny_judge), eval=str(tmp_path / "eval.jsonl"), ks=[1, 2],
+                             bootstrap_resamples=10)
+    ids = codec.encode("1 + 1 = 2") + [codec.ok_id]
+    first = run_judge_compute(cfg, tmp_path / "run", generator=Scripted(ids, [(0.9, 0.1), (0.1, 0.9)]))
+
+    class Refuses:
+        def generate(self, *a, **kw):
+            raise AssertionError("every pass is on disk")
+
+    again = run_judge_compute(cfg, tmp_path / "run", generator=Refuses())
+    assert again["f1"] == first["f1"]
+    # pass 0 says good (0.9), pass 1 bad: K=1 never flags, K=2's mean is 0.5 (not below 0.5)
+    assert first["f1"]["mean_p"]["1"]["acc_cor"] == 1.0
+    assert first["f1"]["mean_p"]["1"]["judge_tokens"]["generated"] * 2 == first["f1"]["mean_p"]["2"]["judge_tokens"]["generated"]
+    changed = cfg.model_copy(update={"seed": 1})
+    with pytest.raises(AssertionError, match="on disk"):
+        run_judge_compute(changed, tmp_path / "run", generator=Refuses())

@@ -6,7 +6,8 @@ the checks are aggregated by majority verdict, by mean P(good) and by meta-verif
 voting (`prmlab.metrics.voting`: a logistic head fitted on the labelled budget's (step, check,
 was-the-verdict-right) pairs keeps the top `meta_keep` fraction of checks before voting).
 
-The run folder holds `config.json`, `provenance.json`, the checks of every set
+The run folder holds `config.json`, each pass's checks (`checks/<set>/pass<j>.json`, reused
+when the command is run again with the same config: an interrupted run resumes by pass), `provenance.json`, the checks of every set
 (`checks/<set>.jsonl`: one row per step with each check's p_good, parsed flag and tokens),
 `meta_verifier.json`, and `metrics.json`: per aggregator and K the F1 (with CI, direction and
 acc_err / acc_cor), the judge tokens of the first K passes, and best-of-N rm@N beside the
@@ -30,13 +31,14 @@ from prmlab.data.record import Record
 from prmlab.errors import InputError
 from prmlab.judges.baselines import BASELINES, BaselineJudge
 from prmlab.judges.formats import JUDGE_FORMATS
-from prmlab.judges.sampled_checks import CheckSet, sample_checks
+from prmlab.judges.sampled_checks import CheckSet, Pass, assemble, check_k, check_prompts, sample_pass
 from prmlab.metrics.bon import BonProblem, bon_metrics
 from prmlab.metrics.decision import DEFAULT_THRESHOLD
 from prmlab.metrics.processbench import processbench_metrics
 from prmlab.metrics.voting import (MetaVerifier, aggregators, check_features, check_was_right,
                                    fit_meta_verifier, running_min)
 from prmlab.provenance import provenance
+from prmlab.strict import read_json
 
 VOTE_AGGREGATORS = ("majority", "meta_top")  # scores are vote fractions: read at 0.5
 
@@ -144,18 +146,30 @@ def run_judge_compute(cfg: JudgeComputeConfig, out: Path, *, generator=None,
     codec = load_codec(cfg.judge)
     model = None if generator is not None else load_model(cfg.judge, "causal").eval()
     gen = generator_for(model, generator, batch_size=cfg.batch_size, pad_id=codec.pad_id)
-    write_json(out / "config.json", {**cfg.model_dump(), "judge_format": spec.name,
-                                      "judge_threshold": threshold})
+    config = {**cfg.model_dump(), "judge_format": spec.name, "judge_threshold": threshold}
+    # Passes already sampled under this very config are reused: a rerun resumes.
+    resume = (out / "config.json").is_file() and read_json(out / "config.json", note=False) == json.loads(json.dumps(config))
+    write_json(out / "config.json", config)
     write_json(out / "provenance.json", provenance())
     kmax = max(cfg.ks)
-    kw = dict(k=kmax, temperature=cfg.temperature, top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens,
+    check_k(kmax, cfg.temperature)
+    kw = dict(temperature=cfg.temperature, top_k=cfg.top_k, max_new_tokens=cfg.max_new_tokens,
               seed=cfg.seed, rationale=spec.rationale, progress=progress)
     sets: dict[str, tuple[list[Record], CheckSet]] = {}
     for name, recs in (("eval", eval_recs), ("train", train_recs), ("bon", bon_recs)):
         if recs is None:
             continue
         log(f"sampling {kmax} checks of every step of the {name} set ({sum(len(r.steps) for r in recs)} steps)")
-        cs = sample_checks(recs, codec, gen, label=f"{name} checks", **kw)
+        prompts = check_prompts(recs, codec)
+        passes = []
+        for j in range(kmax):
+            path = out / "checks" / name / f"pass{j}.json"
+            if resume and path.is_file():
+                passes.append(Pass.from_dict(read_json(path, note=False)))
+                continue
+            passes.append(sample_pass(prompts, codec, gen, j, label=f"{name} checks", **kw))
+            write_json(path, passes[-1].to_dict())
+        cs = assemble(recs, passes)
         write_jsonl(out / "checks" / f"{name}.jsonl", _checks_rows(cs))
         sets[name] = (recs, cs)
 

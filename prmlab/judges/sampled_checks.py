@@ -51,36 +51,79 @@ class CheckSet:
         return {"generated": sum(self.generated_tokens[:k]), "prompt": sum(self.prompt_tokens[:k])}
 
 
+def check_prompts(records: Sequence[Record], codec: Codec) -> list[list[int]]:
+    """The check prompt of every step of every record, record by record."""
+    return [codec.check_prompt(r.problem, r.steps[: si + 1]) for r in records for si in range(len(r.steps))]
+
+
+@dataclasses.dataclass
+class Pass:
+    """One check of every step (flat, record by record) and what it cost."""
+
+    checks: list[Check]
+    generated_tokens: int
+    prompt_tokens: int
+
+    def to_dict(self) -> dict:
+        return {"p_good": [c.p_good for c in self.checks], "parsed": [c.parsed for c in self.checks],
+                "tokens": [c.tokens for c in self.checks], "generated_tokens": self.generated_tokens,
+                "prompt_tokens": self.prompt_tokens}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Pass":
+        return cls([Check(float(p), bool(ok), int(t)) for p, ok, t in zip(d["p_good"], d["parsed"], d["tokens"])],
+                   int(d["generated_tokens"]), int(d["prompt_tokens"]))
+
+
+def sample_pass(prompts: Sequence[Sequence[int]], codec: Codec, generator: Generator, j: int, *,
+                temperature: float, top_k: int | None = None, max_new_tokens: int = 120,
+                seed: int = 0, rationale: bool = True, progress: Progress = False,
+                label: str = "checks") -> Pass:
+    """Pass `j`: one check per prompt, seeded `judge.compute.check` (seed, index j)."""
+    with generation_progress(progress, f"{label} pass {j + 1}") as on_progress:
+        samples = generator.generate(
+            prompts, max_new_tokens=max_new_tokens if rationale else 1, temperature=temperature,
+            top_k=top_k, stop_ids=[codec.ok_id, codec.bad_id, codec.eos_id],
+            watch_ids=[codec.ok_id, codec.bad_id],
+            seed=seeds.seed("judge.compute.check", seed, index=j), progress=on_progress)
+    if len(samples) != len(prompts):
+        raise ValueError(f"the generator returned {len(samples)} samples for {len(prompts)} prompts")
+    return Pass([read_check(s, codec, rationale) for s in samples], sum(len(s.ids) for s in samples),
+                sum(len(p) for p in prompts))
+
+
+def assemble(records: Sequence[Record], passes: Sequence[Pass]) -> CheckSet:
+    """The passes' checks regrouped per record and step."""
+    checks: list[list[list[Check]]] = []
+    at = 0
+    for r in records:
+        checks.append([[ps.checks[at + si] for ps in passes] for si in range(len(r.steps))])
+        at += len(r.steps)
+    if any(len(ps.checks) != at for ps in passes):
+        raise ValueError("a pass does not hold one check per step of these records")
+    return CheckSet([r.id for r in records], checks, [ps.generated_tokens for ps in passes],
+                    [ps.prompt_tokens for ps in passes])
+
+
 def sample_checks(records: Sequence[Record], codec: Codec, generator: Generator, *, k: int,
                   temperature: float, top_k: int | None = None, max_new_tokens: int = 120,
                   seed: int = 0, rationale: bool = True, progress: Progress = False,
                   label: str = "checks") -> CheckSet:
     """`k` sampled checks of every step of `records` (pass j seeded `judge.compute.check`)."""
+    check_k(k, temperature)
+    prompts = check_prompts(records, codec)
+    return assemble(records, [sample_pass(prompts, codec, generator, j, temperature=temperature,
+                                          top_k=top_k, max_new_tokens=max_new_tokens, seed=seed,
+                                          rationale=rationale, progress=progress, label=label)
+                              for j in range(k)])
+
+
+def check_k(k: int, temperature: float) -> None:
     if k < 1:
         raise ValueError("k must be at least 1")
     if k > 1 and temperature <= 0:
         raise ValueError("k > 1 checks need a sampling temperature above 0")
-    prompts, where = [], []
-    for ri, r in enumerate(records):
-        for si in range(len(r.steps)):
-            prompts.append(codec.check_prompt(r.problem, r.steps[: si + 1]))
-            where.append((ri, si))
-    checks: list[list[list[Check]]] = [[[] for _ in r.steps] for r in records]
-    gen_tokens, prompt_tokens = [], []
-    for j in range(k):
-        with generation_progress(progress, f"{label} {j + 1}/{k}") as on_progress:
-            samples = generator.generate(
-                prompts, max_new_tokens=max_new_tokens if rationale else 1, temperature=temperature,
-                top_k=top_k, stop_ids=[codec.ok_id, codec.bad_id, codec.eos_id],
-                watch_ids=[codec.ok_id, codec.bad_id],
-                seed=seeds.seed("judge.compute.check", seed, index=j), progress=on_progress)
-        if len(samples) != len(prompts):
-            raise ValueError(f"the generator returned {len(samples)} samples for {len(prompts)} prompts")
-        gen_tokens.append(sum(len(s.ids) for s in samples))
-        prompt_tokens.append(sum(len(p) for p in prompts))
-        for (ri, si), s in zip(where, samples):
-            checks[ri][si].append(read_check(s, codec, rationale))
-    return CheckSet([r.id for r in records], checks, gen_tokens, prompt_tokens)
 
 
-__all__ = ["CheckSet", "read_check", "sample_checks"]
+__all__ = ["CheckSet", "Pass", "read_check", "check_prompts", "sample_pass", "assemble",
+           "sample_checks", "check_k"]
