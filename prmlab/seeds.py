@@ -91,6 +91,10 @@ _STREAMS = [
            stride=1_000_003),
     Stream("critic.sample", "generator", "critic seed (x100_003) + batch", "judges/critic.py",
            "the ProcessBench critic's b-th batch", stride=100_003, in_run=False),
+    Stream("openai.request", "generator", "the generate call's seed (x1_000_033) + prompt",
+           "models/openai_client.py", "the i-th prompt's request to an OpenAI-compatible "
+           "server (each prompt its own seed: copies of a prompt draw apart)",
+           stride=1_000_033, in_run=False),
     # ---- string-keyed Python generators ------------------------------------------------------
     Stream("base.corpus.rng", "random", "base.seed", "data/arith/corpus.py",
            "which steps the corpus checks, hard-type errors, worked lines", prefix="corpus"),

@@ -1,4 +1,4 @@
-"""Layers import one way: data → metrics → supervision → models → judges → training →
+"""Layers import one way: data → metrics → supervision → models → judges → serving → training →
 evaluation → experiments → reports → cli. A module may import its own layer or layers to its
 left; the top-level helpers (`prmlab.atomic`, `prmlab.errors`, `prmlab.outdir`,
 `prmlab.provenance`, `prmlab.strict`) sit below
@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-LAYERS = ["data", "metrics", "supervision", "models", "judges", "training", "evaluation",
-          "experiments", "reports", "cli"]
+LAYERS = ["data", "metrics", "supervision", "models", "judges", "serving", "training",
+          "evaluation", "experiments", "reports", "cli"]
 HELPERS = ["atomic", "errors", "keys", "outdir", "provenance", "seeds", "strict"]
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "prmlab"

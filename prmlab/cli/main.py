@@ -58,6 +58,9 @@ def _register() -> None:
     from prmlab.cli import critic as critic_cli
 
     critic_cli.register(app)  # `critic`: ProcessBench critic protocol for any HF causal LM
+    from prmlab.cli import serve as serve_cli
+
+    serve_cli.register(app)  # `serve`: a model / judge behind HTTP (OpenAI completions, step scores)
 
 
 def _quiet_libraries() -> None:
