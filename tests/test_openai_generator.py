@@ -179,9 +179,11 @@ def test_logprobs_are_the_models_own(served, local):
     assert worst < LP_TOL
 
 
-@pytest.mark.parametrize("top", [100, 2], ids=["top-logprobs", "prompt-logprobs-fallback"])
+@pytest.mark.parametrize("top", ["vocab", 2], ids=["top-logprobs", "prompt-logprobs-fallback"])
 def test_watch_probs_match_the_local_engine(served, local, top):
     model, codec = local
+    # the whole vocabulary, never more: vLLM 0.32's engine dies on a top-K above it
+    top = codec.vocab_size if top == "vocab" else top
     prompts = prompts_of(codec, 8)[:8]
     kw = dict(max_new_tokens=16, stop_ids=[codec.ok_id, codec.bad_id, codec.eos_id],
               watch_ids=[codec.ok_id, codec.bad_id])

@@ -70,8 +70,9 @@ class OpenAIConfig(BaseModel):
     prompt_format: Literal["ids", "text"] = Field("ids", description="Send prompts as token ids "
                                                   "(exact) or as the tokenizer's text of them.")
     top_logprobs: int = Field(20, ge=0, le=1000, description="Next-token top-K asked for with "
-                              "watch_ids (vLLM's default cap is 20, --max-logprobs raises it); "
-                              "0: read watched ids from prompt_logprobs only.")
+                              "watch_ids (vLLM's default cap is 20, --max-logprobs raises it; "
+                              "never above the vocabulary size: vLLM 0.32's engine dies on that, "
+                              "so a given tokenizer caps it); 0: prompt_logprobs only.")
 
 
 class ServerError(InputError):
@@ -237,6 +238,8 @@ class OpenAIGenerator:
              want_lp: bool, **params: Any) -> Sample:
         """One prompt: one completion request (plus prompt_logprobs ones, see the module)."""
         top = self.config.top_logprobs if watch else 0
+        if top and self.tokenizer is not None:
+            top = min(top, len(self.tokenizer))  # vLLM 0.32's engine dies on a top-K above the vocabulary
         if seed is not None:
             params["seed"] = seed
         choice = self._complete(prompt, logprobs=top, **params)
