@@ -218,6 +218,17 @@ def test_seeded_sampling_is_reproducible_and_copies_draw_apart(served, local):
     assert len({tuple(x) for x in a}) > 1  # K rollouts of one prefix are K different draws
 
 
+def test_text_prompts_give_the_same_ids_as_token_id_prompts(served, local):
+    _, codec = local
+    prompts = prompts_of(codec, 4)
+    kw = dict(max_new_tokens=12, stop_ids=[codec.eos_id])
+    ids = [s.ids for s in client(served).generate(prompts, **kw)]
+    as_text = OpenAIGenerator(OpenAIConfig(base_url=served[0], model=served[1],
+                                           prompt_format="text"), tokenizer=codec.tok)
+    text = [s.ids for s in as_text.generate(prompts, **kw)]
+    assert text == ids
+
+
 def test_make_generator_checks_the_served_model(served):
     from prmlab.models.backends import backend_spec, make_generator
 
