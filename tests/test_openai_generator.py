@@ -251,7 +251,7 @@ def test_a_request_the_server_refuses_is_one_line(served, local):
 
 
 @pytest.mark.skipif(bool(EXTERNAL), reason="the CLI test serves its own tiny checkpoint")
-def test_sample_and_eval_commands_use_the_server(served, run_cli, tmp_path):
+def test_sample_label_critic_and_eval_commands_use_the_server(served, run_cli, tmp_path):
     url, name, folder = served
     args = ["--backend", "openai", "--base-url", url, "--served-model", name]
     code, _, err = run_cli("sample", "--policy", folder, "--out", tmp_path / "s.jsonl",
@@ -264,6 +264,18 @@ def test_sample_and_eval_commands_use_the_server(served, run_cli, tmp_path):
     assert code == 0, err
     m = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert m["config"]["served_model"] == name and m["config"]["judge_stats"]["prompts"] > 0
+    code, _, err = run_cli("label", "--method", "mc-hard", "--policy", folder, "--data",
+                           tmp_path / "s.jsonl", "--out", tmp_path / "l.jsonl", "--k", "2",
+                           "--max-new-tokens", "8", "--limit", "2", *args)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "l.summary.json").read_text())
+    assert summary["rollouts"] > 0 and summary["tokens_generated"] > 0
+    code, _, err = run_cli("critic", "--model", folder, "--data", tmp_path / "s.jsonl", "--out",
+                           tmp_path / "c", "--limit", "2", "--max-new-tokens", "6",
+                           "--resamples", "10", *args)
+    assert code == 0, err
+    c = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert c["config"]["served_model"] == name and c["critic"]["generated_tokens"] > 0
     code, _, err = run_cli("sample", "--policy", folder, "--out", tmp_path / "t.jsonl",
                            "--backend", "openai", "--base-url", url, "--served-model", "nope")
     assert code == 2 and "does not serve 'nope'" in err and len(err.strip().splitlines()) == 1
