@@ -113,6 +113,10 @@ _STREAMS = [
     Stream("chunk_reset.bon", "generator", "chunk-reset seed (x1000)", "experiments/chunk_reset.py",
            "the best-of-N policy samples chunk-reset is compared with", base=4_000_000,
            stride=1000, in_run=False),
+    Stream("openai.request", "generator", "the generate call's seed (x1_000_033) + prompt",
+           "models/openai_client.py", "the i-th prompt's request to an OpenAI-compatible "
+           "server (each prompt its own seed: copies of a prompt draw apart)",
+           stride=1_000_033, in_run=False),
     # ---- string-keyed Python generators ------------------------------------------------------
     Stream("base.corpus.rng", "random", "base.seed", "data/arith/corpus.py",
            "which steps the corpus checks, hard-type errors, worked lines", prefix="corpus"),

@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 import typer
 
+from prmlab.cli import backend as backend_opts
 from prmlab.errors import InputError
 
 
@@ -58,11 +59,16 @@ def critic_command(
                                                 "given)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out prmlab "
                                    "did not create, replacing only files prmlab wrote there."),
+    backend: str = backend_opts.BACKEND,
+    base_url: Optional[str] = backend_opts.BASE_URL,
+    served_model: Optional[str] = backend_opts.SERVED_MODEL,
+    concurrency: int = backend_opts.CONCURRENCY,
 ) -> None:
     from prmlab.atomic import write_json, write_jsonl
     from prmlab.data.formats import read_any
     from prmlab.evaluation.critic import critic_metrics
     from prmlab.judges.critic import CriticJudge, load_causal_lm
+    from prmlab.models.backends import load_tokenizer
 
     if k < 1:
         raise InputError("--k must be at least 1")
@@ -92,11 +98,17 @@ def critic_command(
         records = records[:limit]
 
     t_start = time.perf_counter()
-    lm, tok = load_causal_lm(model, gguf_file=gguf_file, trust_remote_code=trust_remote_code,
-                              dtype=dtype)
+    if backend == "local":
+        lm, tok = load_causal_lm(model, gguf_file=gguf_file, trust_remote_code=trust_remote_code,
+                                  dtype=dtype)
+        gen = None
+    else:  # the server holds the weights; --model gives the tokenizer (the prompt's template)
+        lm, tok = None, load_tokenizer(model, trust_remote_code=trust_remote_code)
+        gen = backend_opts.generator_from_options(backend, base_url, served_model, concurrency,
+                                                  tokenizer=tok)
     load_s = time.perf_counter() - t_start
     judge = CriticJudge(lm, tok, k=k, temperature=temperature, max_new_tokens=max_new_tokens,
-                        batch_size=batch_size, seed=seed)
+                        batch_size=batch_size, seed=seed, generator=gen)
     with _progress() as on_batch:
         preds = judge.predict(records, on_batch=on_batch)
     stats = dict(judge.stats)
@@ -112,7 +124,9 @@ def critic_command(
         "data_path": str(data), "data_format": fmt, "limit": limit,
         "solutions_in_file": n_all, "k": judge.k, "temperature": judge.temperature,
         "max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed,
-        "threads": threads, "dtype": dtype, "model_dtype": str(lm.dtype).replace("torch.", ""),
+        "threads": threads, "dtype": dtype, "model_dtype": None if lm is None else str(lm.dtype).replace("torch.", ""),
+        "backend": backend, "base_url": base_url,
+        "served_model": None if gen is None else gen.config.model,
         "bootstrap_resamples": resamples, "bootstrap_seed": seed,
         "baseline_seed": seed, "prompt": "QwenLM/ProcessBench critique_template.txt",
         "parse_failure_policy": "wrong prediction (None never equals the label)",

@@ -9,6 +9,7 @@ from typing import Any, Optional, Tuple
 
 import typer
 
+from prmlab.cli import backend as backend_opts
 from prmlab.errors import InputError
 
 OVERWRITE_HELP = ("Write into a non-empty --out prmlab did not create, replacing only files "
@@ -77,6 +78,10 @@ def eval_command(
     resamples: int = typer.Option(1000, "--resamples", min=0, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (and random baseline seed)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    backend: str = backend_opts.BACKEND,
+    base_url: Optional[str] = backend_opts.BASE_URL,
+    served_model: Optional[str] = backend_opts.SERVED_MODEL,
+    concurrency: int = backend_opts.CONCURRENCY,
 ) -> None:
     from prmlab.evaluation.run import evaluate_scores, read_step_scores
     from prmlab.outdir import prepare_out, set_stage
@@ -110,6 +115,10 @@ def eval_command(
     else:
         extra = {"zero_label": True} if zero_label else {"k": k, "temperature": temperature}
         set_stage(f"scoring with {judge}")
+        gen = backend_opts.generator_from_options(backend, base_url, served_model, concurrency)
+        if gen is not None:  # a generative or zero-label judge's tokens come from the server
+            extra["generator"] = gen
+            config.update(backend=backend, base_url=base_url, served_model=gen.config.model)
         j = resolve_judge(judge, seed=seed, progress=True, **extra)  # type: ignore[arg-type]
         config.update(judge=j.name, judge_spec=judge, k=k, temperature=temperature,
                       zero_label=zero_label)

@@ -31,6 +31,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from prmlab.cli import backend as backend_opts
 from prmlab.errors import InputError
 
 console = Console(stderr=True)
@@ -136,6 +137,10 @@ def label_command(
                                    "even if prmlab did not write them (never a link or a folder)."),
     consensus: Optional[Path] = typer.Option(None, "--consensus", help="A judge's samples.jsonl: keep "
                                              "solutions where its first error agrees."),
+    backend: str = backend_opts.BACKEND,
+    base_url: Optional[str] = backend_opts.BASE_URL,
+    served_model: Optional[str] = backend_opts.SERVED_MODEL,
+    concurrency: int = backend_opts.CONCURRENCY,
 ) -> None:
     """Label solution steps from policy rollouts; print and save the compute bill."""
     from prmlab.atomic import write_json, write_jsonl
@@ -169,9 +174,13 @@ def label_command(
     check_gold(records, task, str(data))
 
     t0 = time.perf_counter()
-    model, codec = load_model(policy, "causal"), load_codec(policy)
+    codec = load_codec(policy)
+    gen = backend_opts.generator_from_options(backend, base_url, served_model, concurrency,
+                                              tokenizer=codec.tok)
+    model = load_model(policy, "causal") if gen is None else None  # a server holds the weights
     sampler = RolloutSampler(model, codec, temperature=temperature, max_new_tokens=max_new_tokens,
-                             seed=seed, batch_size=batch_size, progress=True, task=task)
+                             seed=seed, batch_size=batch_size, progress=True, task=task,
+                             generator=gen)
     sampler.begin_run()
     labelled, summary = derive_labels(records, method, sampler, k=k, threshold=threshold, task=task,
                                       stepwiser=stepwiser if method == "rel-effective" else None)

@@ -70,6 +70,9 @@ def _register() -> None:
     from prmlab.cli import judge_compute as judge_compute_cli
 
     judge_compute_cli.register(app)  # `judge-compute`, `chunk-reset`: test-time judge compute
+    from prmlab.cli import serve as serve_cli
+
+    serve_cli.register(app)  # `serve`: a model / judge behind HTTP (OpenAI completions, step scores)
 
 
 def _quiet_libraries() -> None:

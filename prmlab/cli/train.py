@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from prmlab import seeds
+from prmlab.cli import backend as backend_opts
 from prmlab.errors import InputError
 from prmlab.judges.formats import JUDGE_FORMATS, judge_format
 
@@ -202,6 +203,10 @@ def sample_cmd(
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (0 = greedy)."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if prmlab did not write it."),
+    backend: str = backend_opts.BACKEND,
+    base_url: Optional[str] = backend_opts.BASE_URL,
+    served_model: Optional[str] = backend_opts.SERVED_MODEL,
+    concurrency: int = backend_opts.CONCURRENCY,
 ) -> None:
     """Sample solutions from the policy and label them with the oracle."""
     import math
@@ -224,9 +229,13 @@ def sample_cmd(
         texts = list(dict.fromkeys(r.problem for r in read_any(problems)))
     else:
         texts = [r.problem for r in iter_records(n_problems, seeds.seed("cli.sample", seed), error_rate=0.0)]
-    model, codec = load_model(policy, "causal"), load_codec(policy)
+    codec = load_codec(policy)
+    gen = backend_opts.generator_from_options(backend, base_url, served_model, concurrency,
+                                              tokenizer=codec.tok)
+    model = load_model(policy, "causal") if gen is None else None  # a server holds the weights
     records, summary = sample_policy(model, codec, texts, n_per_problem=n_per_problem,
-                                     temperature=temperature, seed=seed, progress=True)
+                                     temperature=temperature, seed=seed, progress=True,
+                                     generator=gen)
     write_jsonl(out, (r.to_dict() for r in records))
     console.print(f"wrote {len(records)} solutions to {out}")
     console.print(json.dumps(summary, indent=2))
