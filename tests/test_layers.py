@@ -1,10 +1,9 @@
-"""Layers import one way: data → metrics → supervision → models → judges → training →
-evaluation → experiments → claims → reports → cli. A module may import its own layer or layers to its
-left (claims sit between experiments and reports: they plan flagship experiments and read
-their records, and the report layer renders their results); the top-level helpers (`prmlab.atomic`, `prmlab.errors`, `prmlab.outdir`,
 """Layers import one way: data → metrics → supervision → models → judges → serving → training →
-evaluation → experiments → reports → cli. A module may import its own layer or layers to its
-left; the top-level helpers (`prmlab.atomic`, `prmlab.errors`, `prmlab.outdir`,
+evaluation → experiments → claims → reports → cli. A module may import its own layer or layers
+to its left (serving sits above judges: it loads models and judges, and nothing that trains needs
+it; claims sit between experiments and reports: they plan flagship experiments and read their
+records, and the report layer renders their results); the top-level helpers (`prmlab.atomic`,
+`prmlab.errors`, `prmlab.outdir`,
 `prmlab.provenance`, `prmlab.strict`) sit below
 them all. `bench/` scripts sit beside `cli`: they may import any layer, and nothing imports
 them. The metric, evaluation, claims and report layers never import torch (a report is rebuilt from run
@@ -16,10 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-LAYERS = ["data", "metrics", "supervision", "models", "judges", "training", "evaluation",
-          "experiments", "claims", "reports", "cli"]
 LAYERS = ["data", "metrics", "supervision", "models", "judges", "serving", "training",
-          "evaluation", "experiments", "reports", "cli"]
+          "evaluation", "experiments", "claims", "reports", "cli"]
 HELPERS = ["atomic", "errors", "keys", "outdir", "provenance", "seeds", "strict"]
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "prmlab"
