@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from prmlab.atomic import write_json
 from prmlab.errors import InputError
-from prmlab.experiments.artifacts import build_artifacts, default_cache, describe
+from prmlab.experiments.artifacts import build_all, default_cache, describe_all
 from prmlab.experiments.cells import CELL_FUNCTIONS, Env
 from prmlab.experiments.config import RunConfig
 from prmlab.experiments.plan import plan
@@ -41,8 +41,9 @@ def pin_config(cfg: RunConfig, out: Path) -> None:
         write_json(cfg_path, {"config": resolved, **provenance()})
 
 
-def execute(specs: Sequence[Any], art, env: Env) -> list[str]:
-    """Run every spec whose record is missing, in order; returns the ids run now."""
+def execute(specs: Sequence[Any], arts: Mapping[int, Any], env: Env) -> list[str]:
+    """Run every spec whose record is missing, in order, on its base's artifacts (`arts`, by
+    base seed); returns the ids run now."""
     ran = []
     env.ui.start_cells(len(specs))
     for spec in specs:
@@ -51,7 +52,7 @@ def execute(specs: Sequence[Any], art, env: Env) -> list[str]:
             if missing:
                 raise InputError(f"cell {spec.id} needs the finished cell {missing[0]}")
             folder = env.cell_dir(spec.id)
-            record = CELL_FUNCTIONS[spec.kind](spec, art, folder, env)
+            record = CELL_FUNCTIONS[spec.kind](spec, arts[spec.base], folder, env)
             write_json(folder / "cell.json", {**record_to_dict(record), "provenance": provenance()})
             ran.append(spec.id)
         env.ui.advance()
@@ -64,9 +65,9 @@ def run_sweep(cfg: RunConfig, out: str | Path, cache: str | Path | None = None, 
     ui = ui or PlainUI()
     specs = plan(cfg)
     pin_config(cfg, out)
-    art = build_artifacts(cfg, Path(cache) if cache else default_cache(), ui)
-    write_json(out / "artifacts.json", describe(art).model_dump())
-    return execute(specs, art, Env(out, ui, cfg.bootstrap_resamples))
+    arts = build_all(cfg, Path(cache) if cache else default_cache(), ui)
+    write_json(out / "artifacts.json", describe_all(arts).model_dump(mode="json"))
+    return execute(specs, arts, Env(out, ui, cfg.bootstrap_resamples))
 
 
 class PlainUI:
