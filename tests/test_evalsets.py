@@ -19,7 +19,19 @@ from prmlab.reports.load import load_run
 from prmlab.reports.replicates import base_health, judge_metric, over_cells
 from prmlab.reports.report import build_report
 
-from test_report import judge, metrics, write
+
+def _report_helpers():
+    """tests/test_report.py's record builders (tests are imported by path: --import-mode=importlib)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_report_helpers", Path(__file__).with_name("test_report.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_H = _report_helpers()
+judge, metrics, write, make_run = _H.judge, _H.metrics, _H.write, _H.make_run
 
 
 def rec(rid: str, first_error: int | None, gen: str = "g", reason: str = "carry") -> Record:
@@ -195,8 +207,6 @@ def test_headline_and_curves_are_means_over_bases_with_the_spread_beside(tmp_pat
 
 
 def test_a_folder_from_before_the_base_axis_loads_as_one_base(tmp_path):
-    from test_report import make_run
-
     out = make_run(tmp_path)  # one RunArtifacts, ids without -b, records without base_seed
     run = load_run(out)
     assert list(run.bases) == [0] and {c.base for c in run.cells} == {0}

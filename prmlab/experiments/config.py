@@ -60,23 +60,20 @@ class EvalQuotaConfig(BaseModel):
     `policies`, each generator's part drawn round by round until it holds its quota."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    size: Count = Field(300, description="solutions in the policy evaluation set, split evenly "
-                                         "between the generators (policy, then policies)")
+    size: Count = Field(300, description="policy evaluation set size, split evenly between "
+                                         "the generators (policy, then policies)")
     correct_share: float = Field(0.5, ge=0.4, le=0.6, description="share of each generator's part "
-                                 "that is correct (round half up), the rest erroneous: both >= 40%")
-    max_first_error_share: float = Field(0.4, gt=0, le=1, description="at most this share "
-                                         "(floor, at least 1) of a generator's erroneous solutions "
-                                         "have their first error at any one step position")
-    max_rounds: Count = Field(20, description="draw rounds per generator (each eval_policy_problems "
-                              "x eval_samples_per_problem samples) before the quota counts as unmet")
-    on_shortfall: Literal["error", "record"] = Field("error", description="a quota unmet after "
-                                                     "max_rounds: stop with an error, or keep the "
-                                                     "smaller set and record the shortfall (the "
-                                                     "report shows it)")
+                                 "that is correct (rounded half up); the rest erroneous")
+    max_first_error_share: float = Field(0.4, gt=0, le=1, description="cap (floor, >= 1) on the "
+                                         "share of a generator's errors first at any one step")
+    max_rounds: Count = Field(20, description="draw rounds per generator before "
+                              "the quota counts as unmet (a round: eval_policy_problems problems)")
+    on_shortfall: Literal["error", "record"] = Field("error", description="quota unmet after "
+                                                     "max_rounds: stop (error) or keep the smaller "
+                                                     "set, shortfall in the report (record)")
     policies: list[PolicyConfig] = Field(default_factory=lambda: [PolicyConfig(init="base")],
-                                         description="generators besides `policy` (each a policy "
-                                         "cached under its own key); default: the base itself "
-                                         "fine-tuned, a stronger policy than the snapshot's")
+                                         description="generators besides `policy`, each "
+                                         "cached by its own key (default: the base fine-tuned)")
 
 
 class DataConfig(BaseModel):
@@ -88,7 +85,7 @@ class DataConfig(BaseModel):
     pool_injected: int = Field(600, ge=0, description="labelled pool: injected-error solutions")
     dev_policy_problems: int = Field(60, ge=0, description="dev split (model selection): policy-sampled problems")
     dev_injected: int = Field(120, ge=0, description="dev split: injected-error solutions")
-    eval_policy_problems: int = Field(150, ge=1, description="evaluation: problems per draw round of the balanced set (fresh problems)")
+    eval_policy_problems: int = Field(150, ge=1, description="evaluation: fresh problems per draw round of the balanced set")
     eval_samples_per_problem: int = Field(2, ge=1, description="samples per evaluation problem and round")
     eval_quota: EvalQuotaConfig = Field(default_factory=EvalQuotaConfig,
                                         description="the balanced policy evaluation set's quota and generators")
@@ -199,7 +196,7 @@ class RunConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
                              description="judge seeds: which solutions a budget buys, and the judge's training")
     base_seeds: list[int] | None = Field(None, min_length=1, description="base replicates: every "
-                                         "cell runs on each base (base.seed = each); null: [base.seed]")
+                                         "cell runs on each (as base.seed); null: [base.seed]")
     base: BaseConfig = Field(default_factory=BaseConfig, description="the base model, pretrained once and cached")
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="the policy whose samples the judges grade")
     data: DataConfig = Field(default_factory=DataConfig, description="the labelled pool, dev and evaluation sets")
