@@ -46,6 +46,7 @@ class Stream:
     base: int = 0
     stride: int = 1  # multiplier of the config seed (0: the stream ignores it)
     prefix: str = ""  # `random` streams: the string key's first part
+    part_stride: int = 0  # multiplier of the part (a generator's index in a pool; 0: no parts)
     in_run: bool = True  # drawn by `prmlab run` (the flagship sweep)
 
 
@@ -85,6 +86,11 @@ _STREAMS = [
     Stream("rl.test", "problems", "rl.seed", "experiments/rl.py",
            "`prmlab rl`: held-out test problems of the RL policy", base=81_000_000, in_run=False),
     # ---- generator seeds --------------------------------------------------------------------
+    Stream("data.eval.sample", "generator", "data.seed (x10_000) + generator (x1000) + round",
+           "experiments/evalsets.py",
+           "the balanced evaluation set: generator g's sampling seed in draw round r (the "
+           "round's problems are records of data.eval.policy)",
+           base=80_000_000, stride=10_000, part_stride=1000),
     Stream("tts.pass", "generator", "(none) + pass k", "experiments/artifacts.py",
            "the judge seed of test-time-scaling pass k (one sampled rationale each)",
            base=1000, stride=0),
@@ -156,19 +162,27 @@ def check_config_seed(value: int, what: str = "seed") -> int:
     return value
 
 
-def seed(name: str, config_seed: int = 0, index: int = 0) -> int:
+def seed(name: str, config_seed: int = 0, index: int = 0, part: int = 0) -> int:
     """The integer seed of stream `name` for `config_seed` (and `index`, where the stream has
-    one: a pass, a rationale, a call).
+    one: a pass, a rationale, a call; and `part`, where it has parts: a generator of a pool).
 
     >>> seed("data.pool.policy", 2)
     40000002
     >>> seed("tts.pass", index=3)
     1003
+    >>> seed("data.eval.sample", 2, index=3, part=1)
+    80021003
     """
     s = stream(name)
     if s.kind == "random":
         raise ValueError(f"seed stream {name!r} is string-keyed: use seeds.rng()")
-    return s.base + s.stride * int(config_seed) + int(index)
+    if part and not s.part_stride:
+        raise ValueError(f"seed stream {name!r} has no parts")
+    if s.part_stride and not 0 <= int(index) < s.part_stride:
+        raise ValueError(f"seed stream {name!r}: index {index} outside [0, {s.part_stride})")
+    if s.part_stride and not 0 <= int(part) * s.part_stride < s.stride:
+        raise ValueError(f"seed stream {name!r}: part {part} outside [0, {s.stride // s.part_stride})")
+    return s.base + s.stride * int(config_seed) + s.part_stride * int(part) + int(index)
 
 
 def key(name: str, config_seed: int, *more: object) -> str:

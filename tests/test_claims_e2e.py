@@ -52,7 +52,7 @@ def test_one_row_per_claim_from_real_cells(suite):
         assert c["verdict"] == "inconclusive"  # a single replicate never gives a verdict
     # every cell kind a claim reads was run
     cells = {p.parent.name for p in (out / "runs" / "flagship-b0-s0" / "cells").glob("*/cell.json")}
-    assert {"zero-label", "tts-generative-N8-s0", "generative-mc-hard-N8-s0", "direct-N8-s0"} <= cells
+    assert {"zero-label-b0", "tts-generative-N8-s0-b0", "generative-mc-hard-N8-s0-b0", "direct-N8-s0-b0"} <= cells
     assert (out / "runs" / "flagship-b0-s0" / "report.md").is_file()
 
 
@@ -61,7 +61,7 @@ def test_resume_after_an_interruption_and_report_only(suite, run_cli, tmp_path):
     copy = tmp_path / "suite"
     shutil.copytree(out, copy)
     before = (copy / "claims.json").read_text()
-    victim = copy / "runs" / "flagship-b0-s0" / "cells" / "generative-N8-s0"
+    victim = copy / "runs" / "flagship-b0-s0" / "cells" / "generative-N8-s0-b0"
     (victim / "cell.json").unlink()  # the interruption: a cell without its record
     (copy / "claims.json").unlink()
     kept = copy / "runs" / "flagship-b0-s0" / "cells" / "direct-N4-s0" / "cell.json"

@@ -29,22 +29,22 @@ def test_every_cell_is_a_recomputable_run_folder(smoke_run):
     cells = sorted(p.parent.name for p in (out / "cells").glob("*/cell.json"))
     for f in cfg.formats:
         for b in cfg.budgets:
-            assert f"{f}-N{b}-s0" in cells
-    assert {"baseline-never", "baseline-last", "baseline-first", "baseline-random", "zero-label",
-            "bon", "tts-generative-N8-s0", "discriminative-mc-hard-N8-s0"} <= set(cells)
-    lf = json.loads((out / "cells" / "discriminative-mc-hard-N8-s0" / "cell.json").read_text())
+            assert f"{f}-N{b}-s0-b0" in cells
+    assert {"baseline-never-b0", "baseline-last-b0", "baseline-first-b0", "baseline-random-b0", "zero-label-b0",
+            "bon-b0", "tts-generative-N8-s0-b0", "discriminative-mc-hard-N8-s0-b0"} <= set(cells)
+    lf = json.loads((out / "cells" / "discriminative-mc-hard-N8-s0-b0" / "cell.json").read_text())
     assert lf["label_source"] == "mc-hard" and lf["budget_solutions"] == 0
     assert lf["compute"]["rollout_tokens_generated"] > 0 and "label_quality" in lf
-    cell = json.loads((out / "cells" / "generative-N8-s0" / "cell.json").read_text())
+    cell = json.loads((out / "cells" / "generative-N8-s0-b0" / "cell.json").read_text())
     assert cell["budget_solutions"] == 8 and cell["step_labels"] > 0
     assert cell["selection"]["chosen_lr"] in cfg.judge.lrs
     assert 0 <= cell["filter"]["kept_fraction"] <= 1
     for part in ("policy", "injected", "all"):
-        m = json.loads((out / "cells" / "generative-N8-s0" / part / "metrics.json").read_text())
+        m = json.loads((out / "cells" / "generative-N8-s0-b0" / part / "metrics.json").read_text())
         assert {"f1", "acc_err", "acc_cor", "n", "config", "versions"} <= set(m)
-        assert (out / "cells" / "generative-N8-s0" / part / "samples.jsonl").exists()
+        assert (out / "cells" / "generative-N8-s0-b0" / part / "samples.jsonl").exists()
     # the judge checkpoint and the resolved config sit beside the metrics
-    assert (out / "cells" / "generative-N8-s0" / "judge" / "prmlab.json").exists()
+    assert (out / "cells" / "generative-N8-s0-b0" / "judge" / "prmlab.json").exists()
     top = json.loads((out / "config.json").read_text())
     assert top["config"]["budgets"] == [4, 8] and top["command"] and "versions" in top
     for name in ("report.md", "report.html"):
@@ -65,7 +65,7 @@ def test_each_judge_is_read_at_half_and_at_its_dev_tuned_threshold(smoke_run, tm
         out = tmp_path / "tuned"
         run_sweep(cfg, out, cache)
         build_report(out)
-    for cid in [f"{f}-N8-s0" for f in cfg.formats]:
+    for cid in [f"{f}-N8-s0-b0" for f in cfg.formats]:
         folder = out / "cells" / cid
         cell = json.loads((folder / "cell.json").read_text())
         thr = cell["threshold"]
@@ -94,7 +94,7 @@ def test_eval_of_a_trained_judge_uses_its_saved_threshold(smoke_run, run_cli, tm
                                  "bon": cfg.bon.model_copy(update={"enabled": False}), "label_free": cfg.label_free.model_copy(update={"methods": []})})
     out = tmp_path / "tuned"
     run_sweep(cfg, out, cache)
-    judge = out / "cells" / "discriminative-N8-s0" / "judge"
+    judge = out / "cells" / "discriminative-N8-s0-b0" / "judge"
     saved = json.loads((judge / "prmlab.json").read_text())["threshold"]["value"]
     data = next((cache / "data").glob("*/eval_policy.jsonl"))
     code, _, err = run_cli("eval", "--judge", judge, "--data", data, "--out", tmp_path / "a",
@@ -110,7 +110,7 @@ def test_eval_of_a_trained_judge_uses_its_saved_threshold(smoke_run, run_cli, tm
 
 def test_eval_reads_a_fine_tuned_judges_own_checks_by_the_zero_label_rule(smoke_run, run_cli, tmp_path):
     cfg, out, cache = smoke_run
-    judge = out / "cells" / "generative-N8-s0" / "judge"
+    judge = out / "cells" / "generative-N8-s0-b0" / "judge"
     data = next((cache / "data").glob("*/eval_policy.jsonl"))
     code, _, err = run_cli("eval", "--judge", judge, "--data", data, "--out", tmp_path / "z",
                            "--resamples", "20", "--zero-label")
@@ -131,7 +131,8 @@ def test_eval_reads_a_fine_tuned_judges_own_checks_by_the_zero_label_rule(smoke_
 
 def test_policy_starts_from_the_bases_snapshot_and_solves_its_difficulty(smoke_run):
     cfg, out, cache = smoke_run
-    art = json.loads((out / "artifacts.json").read_text())
+    art = json.loads((out / "artifacts.json").read_text())["bases"][0]
+    assert art["base_seed"] == cfg.base.seed == 0
     base, init = Path(art["base"]), Path(art["policy_init"])
     assert init.name == f"{base.name}-step{cfg.base.snapshot_step}" and init.parent == base.parent
     snap = json.loads((init / "prmlab.json").read_text())
@@ -153,10 +154,10 @@ def test_interrupted_sweep_resumes_and_report_is_identical(smoke_run, tmp_path):
     shutil.copytree(out, copy)
     before = (copy / "report.md").read_text()
     # An interruption leaves a cell without its cell.json (and maybe half its files).
-    victim = copy / "cells" / "discriminative-N8-s0"
+    victim = copy / "cells" / "discriminative-N8-s0-b0"
     (victim / "cell.json").unlink()
     (victim / "policy" / "metrics.json").unlink()
-    untouched = copy / "cells" / "generative-N4-s0" / "cell.json"
+    untouched = copy / "cells" / "generative-N4-s0-b0" / "cell.json"
     stamp = untouched.stat().st_mtime_ns
     (copy / "report.md").unlink()
     run_sweep(cfg, copy, cache)
@@ -214,7 +215,7 @@ def test_run_command_on_a_finished_sweep_only_reports(smoke_run, run_cli):
     assert "(mc-hard" in flat and "rollout)" in flat and "F1 on policy-sampled" in flat, err
     # A cached base's probes are read again: one that misses arithmetic slips is named (the
     # smoke preset's few-step tiny base does miss them).
-    slip = json.loads((out / "artifacts.json").read_text())["base_report"]["slip_flagged"]
+    slip = json.loads((out / "artifacts.json").read_text())["bases"][0]["base_report"]["slip_flagged"]
     assert ("base: WARNING: the base flags" in flat) is (slip < 0.8), (slip, err)
 
 
@@ -235,7 +236,7 @@ def test_load_judge_takes_a_generator(smoke_run):
     from prmlab.models.generator import Sample
 
     _, out, _ = smoke_run
-    folder = out / "cells" / "generative-N8-s0" / "judge"
+    folder = out / "cells" / "generative-N8-s0-b0" / "judge"
     codec = load_codec(folder)
     calls = []
 

@@ -186,14 +186,14 @@ def test_ray_resumes_an_interrupted_sweep(serial_and_ray):
     root, run, cache = serial_and_ray
     out = root / "ray"
     # An interruption leaves cells without their cell.json, one with half its files.
-    for victim in ("discriminative-N8-s0", "tts-generative-N8-s0"):
+    for victim in ("discriminative-N8-s0-b0", "tts-generative-N8-s0-b0"):
         (out / "cells" / victim / "cell.json").unlink()
-    (out / "cells" / "discriminative-N8-s0" / "policy" / "metrics.json").unlink()
-    kept = out / "cells" / "generative-N8-s0" / "cell.json"
+    (out / "cells" / "discriminative-N8-s0-b0" / "policy" / "metrics.json").unlink()
+    kept = out / "cells" / "generative-N8-s0-b0" / "cell.json"
     stamp = kept.stat().st_mtime_ns
     run("run", *SWEEP, "--executor", "ray", "--out", out, "--cache", cache)
     assert kept.stat().st_mtime_ns == stamp  # finished cells are not rerun
-    for victim in ("discriminative-N8-s0", "tts-generative-N8-s0"):
+    for victim in ("discriminative-N8-s0-b0", "tts-generative-N8-s0-b0"):
         a = json.loads((root / "serial" / "cells" / victim / "cell.json").read_text())
         b = json.loads((out / "cells" / victim / "cell.json").read_text())
         assert _comparable(b) == _comparable(a)

@@ -184,7 +184,7 @@ def test_build_report(tmp_path):
     assert "Ceiling: at the largest budget (256 labelled solutions) the best judge is generative, F1 0.850" in cf
     assert "Floor: the best trivial baseline is baseline:last, F1 0.250" in cf
     # two seeds: mean 0.55, CI = mean of bounds, sd over seeds
-    assert "| discriminative | 64 | 2 | 0.550 [0.500, 0.600] sd 0.071 |" in md
+    assert "| discriminative | 64 | 1 × 2 | 0.550 [0.500, 0.600] sd 0.071 |" in md
     # baselines, zero-label, label-free sources, arrows
     for s in ("baseline:never", "baseline:random", "zero-label", "mc-hard", "ECE ↓", "F1 ↑",
               "## Other label sources", "## Base model", "## Data", "## Best-of-N",

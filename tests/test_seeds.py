@@ -36,7 +36,8 @@ def problem_streams(cfg) -> list[tuple[str, int, int]]:
            ("data.pool.injected", d.seed, d.pool_injected),
            ("data.dev.policy", d.seed, d.dev_policy_problems),
            ("data.dev.injected", d.seed, d.dev_injected),
-           ("data.eval.policy", d.seed, d.eval_policy_problems),
+           # the balanced set draws rounds of problems: at most max_rounds of them
+           ("data.eval.policy", d.seed, d.eval_policy_problems * d.eval_quota.max_rounds),
            ("data.eval.injected", d.seed, d.eval_injected)]
     if cfg.bon.enabled:
         out.append(("data.bon", d.seed, cfg.bon.n_problems))
@@ -52,6 +53,12 @@ def generator_seeds(cfg, max_calls: int = 1000) -> dict[str, set[int]]:
            ("data.pool.policy", "data.dev.policy", "data.eval.policy")}
     if cfg.bon.enabled:
         out["data.bon"] = {seeds.seed("data.bon", d.seed)}
+    # the balanced evaluation set: generator g's round r (the old data.eval.policy sampling
+    # seed is no longer drawn)
+    out.pop("data.eval.policy")
+    out["data.eval.sample"] = {seeds.seed("data.eval.sample", d.seed, index=r, part=g)
+                               for g in range(1 + len(d.eval_quota.policies))
+                               for r in range(d.eval_quota.max_rounds)}
     if cfg.tts.enabled and "generative" in cfg.formats:
         out["tts.pass"] = {seeds.seed("judge.generative.sample", seeds.seed("tts.pass", index=k), index=0)
                            for k in range(max(cfg.tts.ks))}  # one sampled rationale per pass
@@ -119,6 +126,15 @@ def test_values_of_the_streams_a_run_shares_with_cached_artifacts_did_not_move()
     assert seeds.seed("rollouts.sample", 2, index=5) == 2 * 1_000_003 + 5
     assert seeds.seed("critic.sample", 2, index=5) == 2 * 100_003 + 5
     assert (seeds.stream("base.probe.hard").base, seeds.stream("base.probe.slip").base) == (11_000_000, 12_000_000)
+
+
+def test_the_balanced_sets_generator_seeds_have_parts():
+    assert seeds.seed("data.eval.sample", 0, index=0, part=0) == 80_000_000
+    assert seeds.seed("data.eval.sample", 1, index=2, part=1) == 80_000_000 + 10_000 + 1000 + 2
+    with pytest.raises(ValueError, match="index 1000"):
+        seeds.seed("data.eval.sample", 0, index=1000)
+    with pytest.raises(ValueError, match="has no parts"):
+        seeds.seed("data.bon", 0, part=1)
 
 
 def test_the_base_draws_what_the_registry_says(monkeypatch):

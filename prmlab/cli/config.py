@@ -38,8 +38,17 @@ def config_values(model: BaseModel) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in type(model).model_fields:
         value = getattr(model, name)
-        out[name] = config_values(value) if isinstance(value, BaseModel) else value
+        out[name] = _plain(value)
     return out
+
+
+def _plain(value: Any) -> Any:
+    """A config value as plain data (a section, or a list of sections, as dicts)."""
+    if isinstance(value, BaseModel):
+        return config_values(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def yaml_lines(model: BaseModel, indent: int = 0) -> Iterator[str]:
@@ -49,7 +58,7 @@ def yaml_lines(model: BaseModel, indent: int = 0) -> Iterator[str]:
         value = getattr(model, name)
         head = " " * indent + f"{name}:"
         if not isinstance(value, BaseModel):
-            head += " " + _flow(value)
+            head += " " + _flow(_plain(value))
         yield _with_comment(head, info.description)
         if isinstance(value, BaseModel):
             yield from yaml_lines(value, indent + 2)

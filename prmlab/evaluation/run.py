@@ -212,6 +212,10 @@ def evaluate_scores(records: Sequence[Record],
                                    "step_scores": [float(x) for x in s.step_scores],
                                    "prediction": predict_first_error(s.step_scores, threshold),
                                    "first_error": r.first_error}
+            if "generator" in r.meta:  # a pooled evaluation set: its composition is countable here
+                row["generator"] = r.meta["generator"]
+            if r.first_error is not None and r.first_error != -1 and r.meta.get("oracle_reason"):
+                row["error_type"] = r.meta["oracle_reason"]
             if s.rationales is not None:
                 row["rationales"] = s.rationales
             if s.meta:

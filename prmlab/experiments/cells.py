@@ -54,7 +54,8 @@ def evaluate(folder: Path, scores: Sequence[StepScores], art: Artifacts, env: En
              config: dict, threshold: dict | None = None) -> EvalMetrics:
     """Metrics on each evaluation set at the judge's threshold (`threshold["value"]`, default
     0.5) and, where the judge saved another one (0.5 or its dev-tuned one), F1 and accuracies at
-    that too. Per-step scores and metrics.json go under `folder/<eval set>/`."""
+    that too. Per-step scores and metrics.json go under `folder/<eval set>/`; each set's
+    composition (generators, counts, first-error histogram) goes into both."""
     used = threshold["value"] if threshold else DEFAULT_THRESHOLD
     other = (threshold or {}).get("other")
     by_id = {s.id: s for s in scores}
@@ -62,11 +63,13 @@ def evaluate(folder: Path, scores: Sequence[StepScores], art: Artifacts, env: En
     for name in EVAL_SETS:
         recs = art.data.eval_set(name)
         mine = [by_id[r.id] for r in recs]
+        comp = art.data.composition[name].model_dump(mode="json")
         m = evaluate_scores(recs, mine, folder / name,
                             {**config, "eval_set": name, "threshold": used,
-                             "bootstrap_resamples": env.bootstrap_resamples})
+                             "bootstrap_resamples": env.bootstrap_resamples, "composition": comp})
         out[name] = {k: m[k] for k in ("f1", "acc_err", "acc_cor", "auroc", "ece")}
         out[name]["threshold"] = used
+        out[name]["composition"] = comp
         if other:
             o = processbench_metrics(recs, [s.step_scores for s in mine], other["value"],
                                      n_resamples=env.bootstrap_resamples)
@@ -87,7 +90,7 @@ def _eval_records(art: Artifacts) -> list[Record]:
 def run_baseline(spec: BaselineSpec, art: Artifacts, folder: Path, env: Env) -> BaselineCell:
     scores = BaselineJudge(spec.baseline, seed=0).score(_eval_records(art))
     metrics = evaluate(folder, scores, art, env, {"judge": f"baseline:{spec.baseline}"})
-    return BaselineCell(format=f"baseline:{spec.baseline}", metrics=metrics)
+    return BaselineCell(format=f"baseline:{spec.baseline}", metrics=metrics, base_seed=spec.base)
 
 
 def run_zero_label(spec: ZeroLabelSpec, art: Artifacts, folder: Path, env: Env) -> ZeroLabelCell:
@@ -96,7 +99,8 @@ def run_zero_label(spec: ZeroLabelSpec, art: Artifacts, folder: Path, env: Env) 
     with env.ui.phase("zero-label judge: the base checks every step"):
         scores = judge.score(_eval_records(art))
     metrics = evaluate(folder, scores, art, env, {"judge": "zero-label", "init": str(art.base)})
-    return ZeroLabelCell(metrics=metrics, compute=_plain(judge.stats), seconds=time.time() - t0)
+    return ZeroLabelCell(metrics=metrics, compute=_plain(judge.stats), seconds=time.time() - t0,
+                         base_seed=spec.base)
 
 
 def _train_and_score(jcfg: JudgeConfig, pool: Sequence[Record], art: Artifacts, folder: Path,
@@ -126,7 +130,7 @@ def run_judge(spec: JudgeSpec, art: Artifacts, folder: Path, env: Env) -> JudgeC
         "format": j.format, "budget": j.budget, "seed": j.seed, "threshold": info["threshold"],
         "budget_solutions": info["budget_solutions"], "step_labels": info["step_labels"],
         "selection": info["selection"], "filter": info.get("filter"), **timing,
-        "compute": compute}), "metrics": metrics})
+        "compute": compute, "base_seed": spec.base}), "metrics": metrics})
 
 
 def rollout_labels(spec: LabelFreeSpec, chosen: Sequence[Record], art: Artifacts,
@@ -164,7 +168,8 @@ def run_label_free(spec: LabelFreeSpec, art: Artifacts, folder: Path, env: Env) 
         "format": j.format, "budget": spec.n, "seed": j.seed, "label_source": spec.method,
         "budget_solutions": 0, "step_labels": 0, "rollout_labelled_solutions": spec.n,
         "selection": info["selection"], "filter": info.get("filter"), "label_quality": quality,
-        "threshold": info["threshold"], **timing, "compute": compute}), "metrics": metrics})
+        "threshold": info["threshold"], **timing, "compute": compute, "base_seed": spec.base}),
+        "metrics": metrics})
 
 
 def _running_min(xs: list[float]) -> list[float]:
@@ -200,7 +205,8 @@ def run_tts(spec: TTSSpec, art: Artifacts, folder: Path, env: Env) -> TTSCell:
         write_jsonl(folder / f"k{k}" / "samples.jsonl", (s.to_dict() for s in v))
     return TTSCell.model_validate(_plain({
         "format": "generative", "budget": spec.budget, "seed": spec.seed, "ks": spec.ks,
-        "temperature": spec.temperature, "threshold": threshold, "f1_by_k": res, "compute": stats}))
+        "temperature": spec.temperature, "threshold": threshold, "f1_by_k": res, "compute": stats,
+        "base_seed": spec.base}))
 
 
 def bon_problems(recs: Sequence[Record], scores: Sequence[StepScores] | None) -> list[BonProblem]:
@@ -231,7 +237,8 @@ def run_bon(spec: BonSpec, art: Artifacts, folder: Path, env: Env) -> BonCell:
     base = bon_metrics(bon_problems(recs, None), n_resamples=env.bootstrap_resamples)
     return BonCell.model_validate(_plain({"budget": spec.budget, "seed": spec.seed, "n": spec.n,
                                    "n_problems": spec.n_problems, "pass@k": base["pass@k"],
-                                   "maj@k": base["maj@k"], "oracle": base["oracle"], "rm@k": results}))
+                                   "maj@k": base["maj@k"], "oracle": base["oracle"], "rm@k": results,
+                                   "base_seed": spec.base}))
 
 
 CELL_FUNCTIONS: dict[str, Callable] = {

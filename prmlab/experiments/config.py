@@ -10,7 +10,7 @@ not a number), non-empty lists, known names, budgets within the labelled pool, o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,7 +19,7 @@ from prmlab.errors import InputError
 from prmlab.strict import load_yaml
 from prmlab.judges.baselines import BASELINES
 from prmlab.keys import content_key
-from prmlab.seeds import check_config_seed
+from prmlab.seeds import SEED_SPAN, check_config_seed
 from prmlab.supervision.rollouts import METHODS
 from prmlab.training.base import BaseConfig
 from prmlab.judges.formats import JUDGE_FORMATS, unknown_format
@@ -55,6 +55,27 @@ def _unique(v: list, what: str) -> list:
     return v
 
 
+class EvalQuotaConfig(BaseModel):
+    """The policy evaluation set, balanced (experiments/evalsets.py): pooled from `policy` and
+    `policies`, each generator's part drawn round by round until it holds its quota."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    size: Count = Field(300, description="policy evaluation set size, split evenly between "
+                                         "the generators (policy, then policies)")
+    correct_share: float = Field(0.5, ge=0.4, le=0.6, description="share of each generator's part "
+                                 "that is correct (rounded half up); the rest erroneous")
+    max_first_error_share: float = Field(0.4, gt=0, le=1, description="cap (floor, >= 1) on the "
+                                         "share of a generator's errors first at any one step")
+    max_rounds: Count = Field(20, description="draw rounds per generator before "
+                              "the quota counts as unmet (a round: eval_policy_problems problems)")
+    on_shortfall: Literal["error", "record"] = Field("error", description="quota unmet after "
+                                                     "max_rounds: stop (error) or keep the smaller "
+                                                     "set, shortfall in the report (record)")
+    policies: list[PolicyConfig] = Field(default_factory=lambda: [PolicyConfig(init="base")],
+                                         description="generators besides `policy`, each "
+                                         "cached by its own key (default: the base fine-tuned)")
+
+
 class DataConfig(BaseModel):
     """The labelled pool, the dev split and the evaluation sets the policy's samples make."""
 
@@ -64,8 +85,10 @@ class DataConfig(BaseModel):
     pool_injected: int = Field(600, ge=0, description="labelled pool: injected-error solutions")
     dev_policy_problems: int = Field(60, ge=0, description="dev split (model selection): policy-sampled problems")
     dev_injected: int = Field(120, ge=0, description="dev split: injected-error solutions")
-    eval_policy_problems: int = Field(150, ge=1, description="evaluation: policy samples on fresh problems")
-    eval_samples_per_problem: int = Field(2, ge=1, description="samples per evaluation problem")
+    eval_policy_problems: int = Field(150, ge=1, description="evaluation: fresh problems per draw round of the balanced set")
+    eval_samples_per_problem: int = Field(2, ge=1, description="samples per evaluation problem and round")
+    eval_quota: EvalQuotaConfig = Field(default_factory=EvalQuotaConfig,
+                                        description="the balanced policy evaluation set's quota and generators")
     eval_injected: int = Field(200, ge=1, description="evaluation: injected-error solutions, reported separately")
     temperature: Temperature = Field(1.0, description="policy sampling temperature (0: greedy)")
     seed: int = Field(0, description="seeds every data set's problems and samples (prmlab/seeds.py)")
@@ -88,6 +111,13 @@ class DataConfig(BaseModel):
         if self.dev_policy_problems + self.dev_injected == 0:
             raise FieldError("dev_policy_problems", "the dev split is empty "
                              "(dev_policy_problems and dev_injected are both 0)")
+        q = self.eval_quota
+        if q.size < 1 + len(q.policies):
+            raise FieldError("eval_quota.size", f"{q.size} cannot give each of the "
+                             f"{1 + len(q.policies)} generators a solution")
+        if q.max_rounds * self.eval_policy_problems >= SEED_SPAN:
+            raise FieldError("eval_quota.max_rounds", f"max_rounds x eval_policy_problems must stay "
+                             f"below {SEED_SPAN:_} (the problem stream's span)")
         return self
 
 
@@ -165,6 +195,8 @@ class RunConfig(BaseModel):
                                  description="label budgets: labelled solutions a judge trains on")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
                              description="judge seeds: which solutions a budget buys, and the judge's training")
+    base_seeds: list[int] | None = Field(None, min_length=1, description="base replicates: every "
+                                         "cell runs on each (as base.seed); null: [base.seed]")
     base: BaseConfig = Field(default_factory=BaseConfig, description="the base model, pretrained once and cached")
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="the policy whose samples the judges grade")
     data: DataConfig = Field(default_factory=DataConfig, description="the labelled pool, dev and evaluation sets")
@@ -202,6 +234,20 @@ class RunConfig(BaseModel):
     @classmethod
     def _seeds(cls, v: list[int]) -> list[int]:
         return _unique([check_config_seed(s, "seed") for s in v], "seeds")
+
+    @field_validator("base_seeds")
+    @classmethod
+    def _base_seeds(cls, v: list[int] | None) -> list[int] | None:
+        return None if v is None else _unique([check_config_seed(s, "base seed") for s in v], "base_seeds")
+
+    @property
+    def bases(self) -> list[int]:
+        """The base replicates' seeds, in order."""
+        return list(self.base_seeds) if self.base_seeds is not None else [self.base.seed]
+
+    def for_base(self, base_seed: int) -> "RunConfig":
+        """This config with `base.seed` = `base_seed`: what one base replicate builds."""
+        return self.model_copy(update={"base": self.base.model_copy(update={"seed": base_seed})})
 
     @field_validator("baselines")
     @classmethod
@@ -256,8 +302,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {
         "budgets": [8, 32, 128, 512, 2048, 8192],
         "seeds": [0, 1, 2],
+        # Three bases x three judge seeds; the policy evaluation set holds 300 correct and 300
+        # erroneous solutions per base, so no F1 rests on fewer than 100 of either.
+        "base_seeds": [0, 1, 2],
         "data": {"pool_policy_problems": 2500, "pool_injected": 3200, "eval_policy_problems": 300,
-                 "eval_injected": 300},
+                 "eval_injected": 300, "eval_quota": {"size": 600}},
         "judge": {"fit": {"max_steps": 400, "max_epochs": 8}, "dev_max": 60,
                   "abandon_margin": 0.05, "abandon_after": 50},
         "tts": {"max_solutions": 100},
@@ -274,7 +323,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "policy": {"n_problems": 40, "init": "snapshot", "fit": {"max_steps": 3, "batch_size": 8}},
         "data": {"pool_policy_problems": 8, "pool_injected": 8, "dev_policy_problems": 4,
                  "dev_injected": 4, "eval_policy_problems": 6, "eval_injected": 6,
-                 "eval_samples_per_problem": 1},
+                 "eval_samples_per_problem": 1,
+                 # a tiny few-step model may never solve a problem: keep what it drew
+                 "eval_quota": {"size": 6, "max_rounds": 2, "on_shortfall": "record",
+                                "policies": [{"n_problems": 40, "init": "base",
+                                              "fit": {"max_steps": 3, "batch_size": 8}}]}},
         "judge": {"lrs": [1e-3], "fit": {"max_steps": 3, "eval_every": 2, "batch_size": 4,
                                           "min_steps": 0}},
         "tts": {"ks": [1, 2], "max_solutions": 4},

@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from prmlab.atomic import write_json
 from prmlab.errors import InputError
-from prmlab.experiments.artifacts import build_artifacts, default_cache, describe
+from prmlab.experiments.artifacts import build_all, default_cache, describe_all
 from prmlab.experiments.cells import CELL_FUNCTIONS, Env
 from prmlab.experiments.config import RunConfig
 from prmlab.experiments.plan import plan
@@ -45,7 +45,8 @@ def pin_config(cfg: RunConfig, out: Path) -> None:
 
 
 def run_cell(spec: Any, art, env: Env) -> None:
-    """Run one cell into its folder and write its record last (the cell is then finished)."""
+    """Run one cell into its folder on its base's artifacts `art`, and write its record last (the
+    cell is then finished)."""
     folder = env.cell_dir(spec.id)
     record = CELL_FUNCTIONS[spec.kind](spec, art, folder, env)
     write_json(folder / "cell.json", {**record_to_dict(record), "provenance": provenance()})
@@ -56,16 +57,16 @@ def missing_dep(spec: Any, out: Path) -> str | None:
 
 
 class Executor(Protocol):
-    """Runs every spec whose record is missing (a spec only after the cells it reads); returns
-    the ids run now, in plan order."""
+    """Runs every spec whose record is missing (a spec only after the cells it reads), each on
+    its base's artifacts (`arts`, by base seed); returns the ids run now, in plan order."""
 
-    def execute(self, specs: Sequence[Any], art, env: Env) -> list[str]: ...
+    def execute(self, specs: Sequence[Any], arts: Mapping[int, Any], env: Env) -> list[str]: ...
 
 
 class SerialExecutor:
     """In this process, in plan order."""
 
-    def execute(self, specs: Sequence[Any], art, env: Env) -> list[str]:
+    def execute(self, specs: Sequence[Any], arts: Mapping[int, Any], env: Env) -> list[str]:
         ran = []
         env.ui.start_cells(len(specs))
         for spec in specs:
@@ -73,15 +74,15 @@ class SerialExecutor:
                 missing = missing_dep(spec, env.out)
                 if missing:
                     raise InputError(f"cell {spec.id} needs the finished cell {missing}")
-                run_cell(spec, art, env)
+                run_cell(spec, arts[spec.base], env)
                 ran.append(spec.id)
             env.ui.advance()
         return ran
 
 
-def execute(specs: Sequence[Any], art, env: Env) -> list[str]:
+def execute(specs: Sequence[Any], arts: Mapping[int, Any], env: Env) -> list[str]:
     """Run every spec whose record is missing, in order; returns the ids run now."""
-    return SerialExecutor().execute(specs, art, env)
+    return SerialExecutor().execute(specs, arts, env)
 
 
 def run_sweep(cfg: RunConfig, out: str | Path, cache: str | Path | None = None, ui: Any = None,
@@ -92,9 +93,9 @@ def run_sweep(cfg: RunConfig, out: str | Path, cache: str | Path | None = None, 
     ui = ui or PlainUI()
     specs = plan(cfg)
     pin_config(cfg, out)
-    art = build_artifacts(cfg, Path(cache) if cache else default_cache(), ui)
-    write_json(out / "artifacts.json", describe(art).model_dump())
-    return (executor or SerialExecutor()).execute(specs, art, Env(out, ui, cfg.bootstrap_resamples))
+    arts = build_all(cfg, Path(cache) if cache else default_cache(), ui)
+    write_json(out / "artifacts.json", describe_all(arts).model_dump(mode="json"))
+    return (executor or SerialExecutor()).execute(specs, arts, Env(out, ui, cfg.bootstrap_resamples))
 
 
 class PlainUI:

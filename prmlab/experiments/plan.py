@@ -1,7 +1,8 @@
 """The flagship sweep as data: a config becomes a list of cell specs, in the order they run.
 
 A spec names one cell (its `id` is its folder under `cells/`), holds everything that cell needs
-besides the shared artifacts, and lists the cells it reads (`deps`). Planning validates the
+besides the shared artifacts, and lists the cells it reads (`deps`). Every cell belongs to one
+base replicate (`base`, a base seed: its artifacts are that base's); its id ends in `-b<base>`. Planning validates the
 whole sweep before any work starts: a cell that would need a missing cell is an error here.
 """
 
@@ -18,12 +19,17 @@ from prmlab.training.judges import JudgeConfig
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    base: int = 0  # the base replicate's seed
     # Whether the cell runs a model (so an executor may give it an accelerator); not a field.
     runs_model: ClassVar[bool] = True
 
     @property
     def deps(self) -> tuple[str, ...]:
         return ()
+
+
+def base_suffix(base: int) -> str:
+    return f"-b{base}"
 
 
 class BaselineSpec(_Spec):
@@ -33,7 +39,7 @@ class BaselineSpec(_Spec):
 
     @property
     def id(self) -> str:
-        return f"baseline-{self.baseline}"
+        return f"baseline-{self.baseline}{base_suffix(self.base)}"
 
 
 class ZeroLabelSpec(_Spec):
@@ -41,11 +47,14 @@ class ZeroLabelSpec(_Spec):
 
     @property
     def id(self) -> str:
-        return "zero-label"
+        return f"zero-label{base_suffix(self.base)}"
 
 
-def judge_cell_id(fmt: str, budget: int, seed: int) -> str:
-    return f"{fmt}-N{budget}-s{seed}"
+def judge_cell_id(fmt: str, budget: int, seed: int, base: int = 0) -> str:
+    """>>> judge_cell_id("generative", 64, 1, base=2)
+    'generative-N64-s1-b2'
+    """
+    return f"{fmt}-N{budget}-s{seed}{base_suffix(base)}"
 
 
 class JudgeSpec(_Spec):
@@ -56,7 +65,7 @@ class JudgeSpec(_Spec):
 
     @property
     def id(self) -> str:
-        return judge_cell_id(self.judge.format, self.judge.budget, self.judge.seed)
+        return judge_cell_id(self.judge.format, self.judge.budget, self.judge.seed, self.base)
 
 
 class LabelFreeSpec(_Spec):
@@ -71,12 +80,12 @@ class LabelFreeSpec(_Spec):
 
     @property
     def id(self) -> str:
-        return f"{self.judge.format}-{self.method}-N{self.n}-s{self.judge.seed}"
+        return f"{self.judge.format}-{self.method}-N{self.n}-s{self.judge.seed}{base_suffix(self.base)}"
 
     @property
     def labels_name(self) -> str:
-        """The rollout labels' file stem: shared by every format trained on them."""
-        return f"{self.method}-N{self.n}-k{self.k}-s{self.judge.seed}"
+        """The rollout labels' file stem: shared by every format trained on them (of one base)."""
+        return f"{self.method}-N{self.n}-k{self.k}-s{self.judge.seed}{base_suffix(self.base)}"
 
 
 class TTSSpec(_Spec):
@@ -92,11 +101,11 @@ class TTSSpec(_Spec):
 
     @property
     def judge_cell(self) -> str:
-        return judge_cell_id("generative", self.budget, self.seed)
+        return judge_cell_id("generative", self.budget, self.seed, self.base)
 
     @property
     def id(self) -> str:
-        return f"tts-generative-N{self.budget}-s{self.seed}"
+        return f"tts-generative-N{self.budget}-s{self.seed}{base_suffix(self.base)}"
 
     @property
     def deps(self) -> tuple[str, ...]:
@@ -116,11 +125,11 @@ class BonSpec(_Spec):
 
     @property
     def id(self) -> str:
-        return "bon"
+        return f"bon{base_suffix(self.base)}"
 
     @property
     def deps(self) -> tuple[str, ...]:
-        return tuple(judge_cell_id(f, self.budget, self.seed) for f in self.formats)
+        return tuple(judge_cell_id(f, self.budget, self.seed, self.base) for f in self.formats)
 
 
 CellSpec = Annotated[Union[BaselineSpec, ZeroLabelSpec, JudgeSpec, LabelFreeSpec, TTSSpec, BonSpec],
@@ -132,25 +141,33 @@ def _judge(cfg: RunConfig, fmt: str, budget: int, seed: int) -> JudgeConfig:
                                        "seed": seed})
 
 
-def plan(cfg: RunConfig) -> list[CellSpec]:
-    """Every cell of the sweep, in run order: baselines, zero-label, judges (seed, budget, format),
-    label-free judges, test-time scaling, best-of-N."""
-    specs: list = [BaselineSpec(baseline=b) for b in cfg.baselines]
+def plan_base(cfg: RunConfig, base: int) -> list[CellSpec]:
+    """One base replicate's cells, in run order: baselines, zero-label, judges (seed, budget,
+    format), label-free judges, test-time scaling, best-of-N."""
+    specs: list = [BaselineSpec(baseline=b, base=base) for b in cfg.baselines]
     if cfg.zero_label:
-        specs.append(ZeroLabelSpec())
-    specs += [JudgeSpec(judge=_judge(cfg, f, b, s))
+        specs.append(ZeroLabelSpec(base=base))
+    specs += [JudgeSpec(judge=_judge(cfg, f, b, s), base=base)
               for s in cfg.seeds for b in cfg.budgets for f in cfg.formats]
     lf = cfg.label_free
     n, seed = lf.n_solutions or max(cfg.budgets), cfg.seeds[0]
-    specs += [LabelFreeSpec(judge=_judge(cfg, f, n, seed), method=m, n=n, k=lf.k)
+    specs += [LabelFreeSpec(judge=_judge(cfg, f, n, seed), method=m, n=n, k=lf.k, base=base)
               for m in lf.methods for f in lf.formats]
     t = cfg.tts
     if t.enabled and "generative" in cfg.formats:
         specs.append(TTSSpec(budget=t.budget or max(cfg.budgets), seed=seed, ks=t.ks,
-                             temperature=t.temperature, max_solutions=t.max_solutions))
+                             temperature=t.temperature, max_solutions=t.max_solutions, base=base))
     if cfg.bon.enabled:
         specs.append(BonSpec(budget=max(cfg.budgets), seed=seed, formats=list(cfg.formats),
-                             zero_label=cfg.zero_label, n=cfg.bon.n, n_problems=cfg.bon.n_problems))
+                             zero_label=cfg.zero_label, n=cfg.bon.n, n_problems=cfg.bon.n_problems,
+                             base=base))
+    return specs
+
+
+def plan(cfg: RunConfig) -> list[CellSpec]:
+    """Every cell of the sweep: each base replicate's cells (`plan_base`), base after base, so a
+    sweep stopped early holds whole bases."""
+    specs = [s for b in cfg.bases for s in plan_base(cfg, b)]
     check_plan(specs)
     return specs
 

@@ -30,7 +30,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from prmlab.errors import InputError
 from prmlab.experiments.artifacts import SET_NAMES, Artifacts, DataSets
@@ -63,7 +63,7 @@ class RayExecutor:
     cpus_per_cell: int = 1
     gpus_per_cell: float | None = None  # None: 1 for model cells where the cluster has GPUs
 
-    def execute(self, specs: Sequence[Any], art: Artifacts, env: Env) -> list[str]:
+    def execute(self, specs: Sequence[Any], arts: Mapping[int, Artifacts], env: Env) -> list[str]:
         import ray
 
         started_here = not ray.is_initialized()
@@ -73,7 +73,7 @@ class RayExecutor:
             else:
                 ray.init(include_dashboard=False, log_to_driver=True)
         try:
-            return self._execute(ray, specs, art, env)
+            return self._execute(ray, specs, arts, env)
         finally:
             if started_here:
                 ray.shutdown()
@@ -90,15 +90,16 @@ class RayExecutor:
                              "GPUs; no cell that runs a model could start")
         return self.cpus_per_cell, gpus
 
-    def _execute(self, ray, specs: Sequence[Any], art: Artifacts, env: Env) -> list[str]:
+    def _execute(self, ray, specs: Sequence[Any], arts: Mapping[int, Artifacts], env: Env) -> list[str]:
         from prmlab import outdir
 
         cpus, gpus = self._resources(ray)
-        task = CellTask(out=str(env.out), base=str(art.base), policy=str(art.policy),
-                        policy_init=str(art.policy_init), data_folder=str(art.data_folder),
-                        bootstrap_resamples=env.bootstrap_resamples, cwd=os.getcwd(),
-                        argv=tuple(sys.argv), threads=cpus,
-                        prepared_out=outdir.read_manifest(env.out) is not None)
+        prepared = outdir.read_manifest(env.out) is not None
+        tasks = {b: CellTask(out=str(env.out), base=str(art.base), policy=str(art.policy),
+                             policy_init=str(art.policy_init), data_folder=str(art.data_folder),
+                             bootstrap_resamples=env.bootstrap_resamples, cwd=os.getcwd(),
+                             argv=tuple(sys.argv), threads=cpus, prepared_out=prepared)
+                 for b, art in arts.items()}
         remote = ray.remote(_run_cell_task)
         env.ui.start_cells(len(specs))
         done = {s.id for s in specs if is_done(env.out, s.id)}
@@ -126,7 +127,7 @@ class RayExecutor:
                             continue
                         busy |= {_shared_output(s)} - {None}
                         ref = remote.options(num_cpus=cpus, num_gpus=gpus if s.runs_model else 0,
-                                             name=f"cell {s.id}").remote(s, task)
+                                             name=f"cell {s.id}").remote(s, tasks[s.base])
                         running[ref] = s
                         pending.remove(s)
                 elif not running:

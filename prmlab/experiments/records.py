@@ -66,6 +66,7 @@ class SetMetrics(_Strict):
     ece: Metric
     threshold: float
     other_threshold: OtherThreshold | None = None
+    composition: Composition | None = None  # None in cells from before balanced sets
 
     def metric(self, name: str) -> Metric:
         return getattr(self, name)
@@ -141,6 +142,7 @@ class BaselineCell(_Strict):
     seed: int = 0
     step_labels: int = 0
     metrics: EvalMetrics
+    base_seed: int | None = None  # the base replicate (None: a folder from before the axis)
     provenance: Provenance | None = None
 
 
@@ -153,6 +155,7 @@ class ZeroLabelCell(_Strict):
     metrics: EvalMetrics
     compute: Compute
     seconds: float
+    base_seed: int | None = None  # the base replicate (None: a folder from before the axis)
     provenance: Provenance | None = None
 
 
@@ -175,6 +178,7 @@ class JudgeCell(_Strict):
     score_seconds: float
     compute: Compute
     metrics: EvalMetrics
+    base_seed: int | None = None  # the base replicate (None: a folder from before the axis)
     provenance: Provenance | None = None
 
 
@@ -199,6 +203,7 @@ class TTSCell(_Strict):
     threshold: float
     f1_by_k: dict[str, KPoint]
     compute: dict[str, Compute]
+    base_seed: int | None = None  # the base replicate (None: a folder from before the axis)
     provenance: Provenance | None = None
 
 
@@ -212,11 +217,42 @@ class BonCell(_Strict):
     maj_at_k: dict[str, Metric] = Field(alias="maj@k")
     oracle: Metric
     rm_at_k: dict[str, dict[str, dict[str, Metric]]] = Field(alias="rm@k")  # judge -> aggregation -> k
+    base_seed: int | None = None  # the base replicate (None: a folder from before the axis)
     provenance: Provenance | None = None
 
 
+class GeneratorComposition(_Strict):
+    """One generator's (policy's) part of an evaluation set: what it contributes, and what it
+    drew to fill its quota (its natural error rate is over everything it drew)."""
+
+    generator: str
+    correct: int
+    erroneous: int
+    drawn: int | None = None  # solutions sampled to fill the quota (None: not a quota draw)
+    rounds: int | None = None  # draw rounds used
+    natural_error_rate: float | None = None  # share of the drawn solutions with a wrong step
+    first_error_histogram: dict[str, int] = Field(default_factory=dict)  # step -> erroneous
+    error_types: dict[str, int] = Field(default_factory=dict)  # oracle reason -> count (kept)
+    shortfall: str | None = None  # what the quota still missed when the draws ran out
+
+
+class Composition(_Strict):
+    """What an evaluation set holds: counted from its records (`experiments/evalsets.py`),
+    the rule it was drawn by, and whether the rule's quota was met."""
+
+    n: int
+    correct: int
+    erroneous: int
+    first_error_histogram: dict[str, int]  # step position (0-based) -> erroneous solutions
+    error_types: dict[str, int]  # oracle reason ("correct" included) -> solutions
+    generators: list[GeneratorComposition] = Field(default_factory=list)
+    rule: str | None = None  # the quota rule in words (None: drawn without one)
+    quota_met: bool | None = None
+
+
 class DataSummary(_Strict):
-    """Sampling statistics of one policy-sampled set (`training.policy.sample_policy`)."""
+    """Sampling statistics of one policy-sampled set (`training.policy.sample_policy`); the
+    balanced evaluation set adds its composition."""
 
     n: int | None = None
     natural_error_rate: float | None = None
@@ -225,11 +261,12 @@ class DataSummary(_Strict):
     error_types: dict[str, int] = Field(default_factory=dict)
     generated_tokens: int | None = None
     prompt_tokens: int | None = None
+    composition: Composition | None = None
 
 
 class RunArtifacts(_Strict):
-    """`OUT/artifacts.json`: where a sweep's shared inputs came from, for the report. The base's
-    probe report is free-form: its probes change with the check format."""
+    """Where one base's shared inputs came from, for the report. The base's probe report is
+    free-form: its probes change with the check format."""
 
     base: str
     policy: str
@@ -237,6 +274,15 @@ class RunArtifacts(_Strict):
     base_report: dict[str, Any] | None
     data: dict[str, int]
     data_summary: dict[str, DataSummary]
+    base_seed: int | None = None  # None in folders from before bases were an axis
+    generators: dict[str, str] = Field(default_factory=dict)  # evaluation generator -> policy
+
+
+class SweepArtifacts(_Strict):
+    """`OUT/artifacts.json`: every base's `RunArtifacts`, in `base_seeds` order. (Folders from
+    before bases were an axis hold one `RunArtifacts` at the top level; `reports.load` reads both.)"""
+
+    bases: list[RunArtifacts] = Field(min_length=1)
 
 
 CellRecord = Annotated[Union[BaselineCell, ZeroLabelCell, JudgeCell, TTSCell, BonCell],

@@ -9,14 +9,17 @@ from prmlab.metrics.aggregate import AGGREGATIONS
 from prmlab.reports.headline import DISC, GEN, _pts
 from prmlab.reports.load import (DIRECTIONS, EVAL_SETS, METRICS, Cell, Group, combine, mean_of,
                                  metric_of)
+from prmlab.reports.replicates import over_replicates
 from prmlab.reports.summary import SET_TITLES, Summary, flat_name
 from prmlab.reports.tables import (Link, Table, arrow, fmt_budget, fmt_int, fmt_lr, fmt_metric,
                                    fmt_num, labels_needed, needed_ratio)
 
 METRIC_NAMES = {"f1": "F1", "acc_err": "acc_err", "acc_cor": "acc_cor", "auroc": "AUROC",
                 "ece": "ECE"}
-SEED_NOTE = ("Rows with several seeds: value = mean over seeds; CI = mean of the per-seed 95% "
-             "bootstrap CI bounds (over problems); sd = standard deviation over seeds.")
+SEED_NOTE = ("Rows with several replicates (bases × judge seeds): value = mean over bases of each "
+             "base's mean over seeds; CI = mean of the per-replicate 95% bootstrap CI bounds (over "
+             "problems); sd = standard deviation over replicates; the spread between bases (range "
+             "and sd of the per-base means) is in its own column.")
 
 
 def _direction(s: Summary, metric: str) -> str:
@@ -44,25 +47,43 @@ def _budget_cell(g: Group) -> str:
     return fmt_budget(g.budget)
 
 
+def replicates_cell(cells: Sequence[Cell]) -> str:
+    """'2 × 3' (bases × judge seeds), or the count when the design is not a grid."""
+    bases = {c.base for c in cells}
+    seeds = {c.seed for c in cells}
+    return f"{len(bases)} × {len(seeds)}" if len(bases) * len(seeds) == len(cells) else str(len(cells))
+
+
+def spread_cell(m: Mapping[str, Any]) -> str:
+    """The spread between bases of a metric over replicates: 'sd 0.050 (0.600–0.700)'."""
+    if m.get("value") is None or (m.get("n_bases") or 0) < 2 or not m.get("base_range"):
+        return "— (1 base)" if m.get("value") is not None else "—"
+    lo, hi = m["base_range"]
+    sd = m.get("base_sd")
+    return (f"sd {sd:.3f} " if sd is not None else "") + f"({lo:.3f}–{hi:.3f})"
+
+
 def judge_table(s: Summary, eval_set: str) -> Table:
-    headers = (["judge", "labelled solutions", "seeds"] + _metric_headers(s)
-               + ["threshold", "step labels", "chosen lr", "chosen step", "kept fraction"])
+    headers = (["judge", "labelled solutions", "bases × seeds"] + _metric_headers(s)
+               + ["F1 between bases", "threshold", "step labels", "chosen lr", "chosen step",
+                  "kept fraction"])
     rows, notes_undef = [], []
     for g in s.groups:
         ms = [g.metric(eval_set, m) for m in METRICS]
         kept = g.mean(lambda r: r.filter.kept_fraction if r.filter else None)
-        rows.append([g.format, _budget_cell(g), str(len(g.cells)), *(fmt_metric(m) for m in ms),
+        rows.append([g.format, _budget_cell(g), replicates_cell(g.cells), *(fmt_metric(m) for m in ms),
+                     spread_cell(ms[0]),
                      _threshold_cell(g.cells, eval_set), fmt_int(g.mean(lambda r: r.step_labels)),
                      _join(g.distinct(lambda r: r.selection.chosen_lr), fmt_lr),
                      _join(g.distinct(lambda r: r.selection.chosen_step)),
                      fmt_num(kept) if kept is not None else "—"])
         notes_undef += [(f"{g.format} N={fmt_budget(g.budget)}", METRIC_NAMES[k], m["reason"])
                         for k, m in zip(METRICS, ms) if m["value"] is None]
-    for c in s.flat:
-        ms = [combine([metric_of(c, eval_set, m)], DIRECTIONS[m]) for m in METRICS]
-        rows.append([flat_name(c), "0", "1", *(fmt_metric(m) for m in ms),
-                     _threshold_cell([c], eval_set), fmt_int(c.record.step_labels), "—", "—", "—"])
-        notes_undef += [(flat_name(c), METRIC_NAMES[k], m["reason"])
+    for name, cells in s.flat_groups():
+        ms = [s.flat_metric(cells, eval_set, m) for m in METRICS]
+        rows.append([name, "0", replicates_cell(cells), *(fmt_metric(m) for m in ms), spread_cell(ms[0]),
+                     _threshold_cell(cells, eval_set), fmt_int(cells[0].record.step_labels), "—", "—", "—"])
+        notes_undef += [(name, METRIC_NAMES[k], m["reason"])
                         for k, m in zip(METRICS, ms) if m["value"] is None]
     notes = ["Each metric: value [95% bootstrap CI over problems]; ↑ higher is better, ↓ lower "
              "is better. F1/acc_err/acc_cor are read at each judge's threshold (mean over seeds "
@@ -122,8 +143,10 @@ def threshold_table(s: Summary, eval_set: str = "policy") -> Table | None:
                   "dev-tuned threshold", "F1 at it ↑"], rows, notes, right=(1, 2, 5, 6))
 
 
-def labels_needed_table(s: Summary, eval_set: str = "policy") -> tuple[Table, dict]:
-    pts = {f: _pts(s.curve(f, eval_set)) for f in s.formats}
+def labels_needed_table(s: Summary, eval_set: str = "policy",
+                        base: int | None = None) -> tuple[Table, dict]:
+    """Labels each format needs for each F1 target: on the mean over bases, or on one base."""
+    pts = {f: _pts(s.curve(f, eval_set, base=base)) for f in s.formats}
     res = {t: {f: labels_needed(pts[f], t) for f in s.formats} for t in s.targets}
     ratio = GEN in s.formats and DISC in s.formats
     headers = ["F1 target"] + list(s.formats) + (["discriminative / generative"] if ratio else [])
@@ -134,8 +157,9 @@ def labels_needed_table(s: Summary, eval_set: str = "policy") -> tuple[Table, di
             res[t]["ratio"] = needed_ratio(res[t][DISC], res[t][GEN])
             row.append(res[t]["ratio"]["text"])
         rows.append(row)
+    over = "mean over bases and seeds" if base is None else f"base {base} alone, mean over seeds"
     notes = [f"Smallest number of labelled solutions at which the judge's F1 on {SET_TITLES[eval_set]} "
-             "(mean over seeds) reaches the target: log-linear interpolation between the two "
+             f"({over}) reaches the target: log-linear interpolation between the two "
              "adjacent budgets around the first crossing; ≤min = the smallest budget already "
              "reaches it; >max = never reached within the budgets tried; — = no data. The ratio "
              "is discriminative / generative at matched F1 (a bound where either is one)."]
@@ -191,19 +215,35 @@ def _sorted_k(d: Mapping[str, Any]) -> list[str]:
     return sorted(d, key=lambda k: (int(k) if str(k).isdigit() else 10**9, str(k)))
 
 
-def tts_table(c: Cell) -> Table:
-    rec = c.record
-    fk = rec.f1_by_k
+def tts_by_k(cells: Sequence[Cell]) -> dict[str, dict]:
+    """F1 with K rationales over the TTS cells' bases: {K: metric over replicates}."""
+    ks = _sorted_k({k: 0 for c in cells for k in c.record.f1_by_k})
+    return {k: over_replicates(((c.base, c.seed or 0, c.record.f1_by_k[k].as_dict() if k in c.record.f1_by_k
+                                 else None) for c in cells), "higher").as_dict() for k in ks}
+
+
+def tts_table(cells: Cell | Sequence[Cell]) -> Table:
+    cells = [cells] if isinstance(cells, Cell) else list(cells)
+    rec = cells[0].record
+    fk = tts_by_k(cells)
+    multi = len(cells) > 1
     rows = []
-    for k in _sorted_k(fk):
-        m = fk[k]
-        rows.append([str(k), fmt_metric(m.as_dict()), fmt_num(m.acc_err), fmt_num(m.acc_cor),
-                     fmt_num(m.n)])
+    for k, m in fk.items():
+        accs = [(mean_of([c.record.f1_by_k[k].acc_err for c in cells if k in c.record.f1_by_k])),
+                mean_of([c.record.f1_by_k[k].acc_cor for c in cells if k in c.record.f1_by_k])]
+        row = [str(k), fmt_metric(m), fmt_num(accs[0]), fmt_num(accs[1]), fmt_num(m.get("n"))]
+        if multi:
+            row += [spread_cell(m)] + [fmt_num(c.record.f1_by_k[k].value if k in c.record.f1_by_k else None)
+                                       for c in cells]
+        rows.append(row)
     note = (f"Generative judge at N={rec.budget} labelled solutions (seed {rec.seed}), step "
             f"score = mean verdict probability over K sampled rationales (temperature "
-            f"{rec.temperature}), on policy-sampled solutions.")
-    return Table(["K", f"F1 {arrow('higher')}", "acc_err", "acc_cor", "n"], rows, [note],
-                 right=(1, 2, 3, 4))
+            f"{rec.temperature}), on policy-sampled solutions"
+            + (f"; mean over {len(cells)} bases, each base's F1 beside it." if multi else "."))
+    head = ["K", f"F1 {arrow('higher')}", "acc_err", "acc_cor", "n"]
+    if multi:
+        head += ["F1 between bases"] + [f"F1 base {c.base}" for c in cells]
+    return Table(head, rows, [note], right=tuple(range(1, len(head))))
 
 
 def _judge_order(s: Summary, names: Sequence[str]) -> list[str]:
@@ -237,7 +277,7 @@ def bon_tables(s: Summary, c: Cell, agg: str = "min") -> list[Table]:
     for k in ks:
         rows.append([k, fmt_metric(pk.get(k)), fmt_metric(mk.get(k))]
                     + [fmt_metric(rm[j].get(agg, {}).get(k)) for j in judges])
-    t1 = Table(headers, rows, [f"{rec.n_problems} problems, N={rec.n} samples each; judges at "
+    t1 = Table(headers, rows, [f"Base {c.base}: {rec.n_problems} problems, N={rec.n} samples each; judges at "
                                f"N={rec.budget} labelled solutions (seed {rec.seed}). Oracle "
                                f"pass@N: {fmt_metric(oracle)}. Accuracy ↑."],
                right=tuple(range(1, len(headers))))
@@ -335,11 +375,75 @@ def cells_table(s: Summary) -> Table:
         links += [Link(e, f"cells/{c.id}/{e}/metrics.json") for e in EVAL_SETS
                   if (c.path / e / "metrics.json").is_file()]
         rows.append([c.id, c.kind, c.record.label_source if c.kind == "judge" else "—",
-                     fmt_num(c.budget), fmt_num(c.seed), links])
+                     fmt_num(c.budget), fmt_num(c.seed), str(c.base), links])
     notes = []
     if s.run.unfinished:
         notes.append("Unfinished (no cell.json, ignored): " + ", ".join(s.run.unfinished) + ".")
     if s.unknown:
         notes.append("Cells of an unknown kind (listed only): "
                      + ", ".join(f"{c.id} ({c.kind})" for c in s.unknown) + ".")
-    return Table(["cell", "kind", "label source", "budget", "seed", "files"], rows, notes)
+    return Table(["cell", "kind", "label source", "budget", "seed", "base", "files"], rows, notes)
+
+
+def _hist_text(h: Mapping[str, int]) -> str:
+    tot = sum(h.values())
+    return ", ".join(f"{k}: {v} ({100 * v / tot:.0f}%)" for k, v in
+                     sorted(h.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 10**9)) if tot else "—"
+
+
+def composition_table(s: Summary, eval_set: str = "policy") -> Table | None:
+    """Each base's evaluation set by generator: counts, draws, natural error rate, first-error
+    histogram (from the cells' records; every cell of a base reads the same set)."""
+    rows, rules, short = [], [], []
+    for b in s.bases:
+        comp = next((c.record.metrics.of(eval_set).composition for c in s.run.cells
+                     if c.base == b and getattr(c.record, "metrics", None) is not None
+                     and c.record.metrics.of(eval_set).composition is not None), None)
+        if comp is None:
+            continue
+        if comp.rule and comp.rule not in rules:
+            rules.append(comp.rule)
+        for g in comp.generators:
+            rows.append([str(b), g.generator, fmt_int(g.correct), fmt_int(g.erroneous),
+                         fmt_int(g.drawn), fmt_num(g.natural_error_rate), _hist_text(g.first_error_histogram)])
+            if g.shortfall:
+                short.append(f"base {b}: {g.shortfall}")
+        rows.append([str(b), "all", fmt_int(comp.correct), fmt_int(comp.erroneous), "—", "—",
+                     _hist_text(comp.first_error_histogram)])
+    if not rows:
+        return None
+    notes = [f"{SET_TITLES[eval_set]}: correct / erroneous solutions each generator contributes, "
+             "the solutions it sampled to fill its part and its natural error rate over them, and "
+             "where the first error sits (step: count, share of the erroneous)."]
+    notes += [f"Drawn by the rule: {r}." for r in rules]
+    if short:
+        notes.append("QUOTA NOT MET (the set is smaller than the rule asks): " + "; ".join(short) + ".")
+    return Table(["base", "generator", "correct", "erroneous", "drawn", "natural error rate",
+                  "first error at step"], rows, notes, right=(2, 3, 4, 5))
+
+
+def composition_lines(s: Summary, eval_set: str = "policy", floor: int = 100) -> list[str]:
+    """One sentence per base: what the headline's F1 rests on (beside the headline)."""
+    out = []
+    for b in s.bases:
+        comp = next((c.record.metrics.of(eval_set).composition for c in s.run.cells
+                     if c.base == b and getattr(c.record, "metrics", None) is not None
+                     and c.record.metrics.of(eval_set).composition is not None), None)
+        if comp is None:
+            continue
+        gens = "; ".join(f"{g.generator} {g.correct}/{g.erroneous}"
+                         + (f" of {g.drawn} drawn, natural error rate {g.natural_error_rate:.2f}"
+                            if g.drawn and g.natural_error_rate is not None else "")
+                         for g in comp.generators)
+        h = comp.first_error_histogram
+        first = h.get("0", 0) / comp.erroneous if comp.erroneous else None
+        line = (f"Evaluation set (base {b}): {comp.correct} correct and {comp.erroneous} erroneous "
+                f"policy samples (correct/erroneous by generator: {gens})"
+                + (f"; {first:.0%} of the erroneous fail at step 0" if first is not None else "") + ".")
+        if comp.correct < floor or comp.erroneous < floor:
+            line += (f" F1 here rests on fewer than {floor} correct or erroneous solutions: read it "
+                     "as a smoke figure, not a result.")
+        if comp.quota_met is False:
+            line += " The quota was NOT met (see Evaluation sets)."
+        out.append(line)
+    return out

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from prmlab.reports.load import combine, metric_of
-from prmlab.reports.summary import SET_TITLES, Summary, flat_name
+from prmlab.reports.summary import SET_TITLES, Summary
 from prmlab.reports.tables import fmt_budget, fmt_ci, fmt_metric, labels_needed
 
 GEN, DISC = "generative", "discriminative"
@@ -147,19 +146,38 @@ def ceiling_floor(s: Summary, eval_set: str = "policy") -> list[str]:
         if at:
             m, g = max(at, key=lambda x: x[0]["value"])  # first wins ties (format order)
             out.append(f"Ceiling: at the largest budget ({_n(top)} labelled solutions) the best "
-                       f"judge is {g.format}, F1 {fmt_metric(m)} on {where}.")
+                       f"judge is {g.format}, F1 {fmt_metric(m)}{_spread(m)} on {where}.")
         else:
             out.append(f"Ceiling: no judge has a defined F1 on {where} at the largest budget.")
-    base = [(combine([metric_of(c, eval_set, "f1")]), c) for c in s.flat if c.kind == "baseline"]
-    base = [(m, c) for m, c in base if m["value"] is not None]
+    groups = s.flat_groups()
+    base = [(s.flat_metric(cs, eval_set, "f1"), name) for name, cs in groups
+            if cs[0].kind == "baseline"]
+    base = [(m, name) for m, name in base if m["value"] is not None]
     if base:
-        m, c = max(base, key=lambda x: x[0]["value"])
-        out.append(f"Floor: the best trivial baseline is {flat_name(c)}, F1 {fmt_metric(m)} on "
-                   f"{where}.")
+        m, name = max(base, key=lambda x: x[0]["value"])
+        out.append(f"Floor: the best trivial baseline is {name}, F1 {fmt_metric(m)}"
+                   f"{_spread(m)} on {where}.")
     else:
         out.append(f"Floor: no trivial baseline has a defined F1 on {where}.")
-    for c in s.flat:
-        if c.kind == "zero-label":
-            m = combine([metric_of(c, eval_set, "f1")])
-            out.append(f"Zero-label judge (no labels at all): F1 {fmt_metric(m)} on {where}.")
+    for name, cs in groups:
+        if cs[0].kind == "zero-label":
+            m = s.flat_metric(cs, eval_set, "f1")
+            out.append(f"Zero-label judge (no labels at all): F1 {fmt_metric(m)}{_spread(m)} on {where}.")
     return out
+
+
+def _spread(m: Mapping[str, Any]) -> str:
+    """', bases 0.61–0.72' when the metric is over several bases (their means' range)."""
+    r = m.get("base_range")
+    if not r or (m.get("n_bases") or 0) < 2:
+        return ""
+    return f" (mean of {m['n_bases']} bases; per base {r[0]:.3f}–{r[1]:.3f})"
+
+
+def per_base_headlines(s: Summary) -> list[str]:
+    """The headline computed on each base alone (only when the run has several): the spread
+    between bases, said the way the headline says it."""
+    if len(s.bases) < 2:
+        return []
+    return [headline({f: s.curve(f, base=b) for f in s.formats}, s.targets,
+                     where=f"Base {b} alone") for b in s.bases]

@@ -2,8 +2,13 @@
 
 A cell is finished iff its `cell.json` exists; other folders under `cells/` are listed as
 unfinished and otherwise ignored. Judge cells that share (format, label source, budget) are
-combined over seeds by `combine`: value = mean over seeds, CI = mean of the per-seed bootstrap
-CI bounds, sd = standard deviation over seeds.
+combined over their replicates (bases x judge seeds, `reports/replicates.py`): value = mean over
+bases of each base's mean over seeds, CI = mean of the per-replicate bootstrap CI bounds, and
+the spreads between seeds and between bases beside them. `combine` is the same for cells of one
+base: value = mean, CI = mean of the CI bounds, sd = standard deviation.
+
+Folders from before bases were an axis (cell ids without `-b<base>`, records without
+`base_seed`, one `RunArtifacts` in artifacts.json) load as one base, `config.base.seed`.
 
 >>> combine([{"value": 0.6, "ci": [0.5, 0.7], "direction": "higher", "n": 10},
 ...          {"value": 0.8, "ci": [0.7, 0.9], "direction": "higher", "n": 10}])["ci"]
@@ -22,8 +27,9 @@ from pydantic import ValidationError
 
 from prmlab.errors import InputError
 from prmlab.experiments.records import (CELL_KINDS, EVAL_SETS, GOLD, BaselineCell, BonCell,
-                                        JudgeCell, RunArtifacts, TTSCell, ZeroLabelCell,
-                                        record_from_dict)
+                                        JudgeCell, RunArtifacts, SweepArtifacts, TTSCell,
+                                        ZeroLabelCell, record_from_dict)
+from prmlab.reports.replicates import OverReplicates, over_replicates
 from prmlab.strict import read_json
 
 METRICS = ("f1", "acc_err", "acc_cor", "auroc", "ece")
@@ -40,6 +46,12 @@ class Cell:
     path: Path
     record: BaselineCell | ZeroLabelCell | JudgeCell | TTSCell | BonCell | None
     raw_kind: str = ""
+    default_base: int = 0  # the run's single base, for records from before the axis
+
+    @property
+    def base(self) -> int:
+        b = getattr(self.record, "base_seed", None)
+        return self.default_base if b is None else b
 
     @property
     def kind(self) -> str:
@@ -63,23 +75,50 @@ class Run:
     out: Path
     config: dict[str, Any]  # the RunConfig dump (its schema lives above torch-free code)
     provenance: dict[str, Any]  # command, git_revision, versions (from config.json)
-    artifacts: RunArtifacts | None  # None when artifacts.json is absent
+    artifacts: RunArtifacts | None  # the first base's (None when artifacts.json is absent)
     cells: list[Cell]  # finished cells, sorted by id
     unfinished: list[str] = field(default_factory=list)  # cell folders without cell.json
+    bases: dict[int, RunArtifacts] = field(default_factory=dict)  # base seed -> its artifacts
 
     def of_kind(self, kind: str) -> list[Cell]:
         return [c for c in self.cells if c.kind == kind]
 
+    @property
+    def base_seeds(self) -> list[int]:
+        """Every base of the run: those of artifacts.json (in order), then any only cells name."""
+        out = list(self.bases)
+        return out + sorted({c.base for c in self.cells} - set(out))
 
-def read_cell(folder: Path) -> Cell:
+
+def default_base(config: Mapping[str, Any]) -> int:
+    b = (config.get("base") or {}).get("seed") if isinstance(config.get("base"), dict) else None
+    return b if isinstance(b, int) and not isinstance(b, bool) else 0
+
+
+def read_cell(folder: Path, base: int = 0) -> Cell:
     f = folder / "cell.json"
     raw = read_json(f)
     if not isinstance(raw, dict):
         raise InputError("expected a JSON object", path=str(f))
     kind = raw.get("kind")
     if kind not in CELL_KINDS:
-        return Cell(folder.name, folder, None, str(kind))
-    return Cell(folder.name, folder, record_from_dict(raw, path=str(f)))
+        return Cell(folder.name, folder, None, str(kind), base)
+    return Cell(folder.name, folder, record_from_dict(raw, path=str(f)), default_base=base)
+
+
+def read_artifacts(path: Path, base: int) -> dict[int, RunArtifacts]:
+    """artifacts.json by base seed: a `SweepArtifacts` (bases as an axis), or the one
+    `RunArtifacts` of an older folder (its base: `base`)."""
+    raw = read_json(path)
+    model = SweepArtifacts if isinstance(raw, dict) and "bases" in raw else RunArtifacts
+    try:
+        got = model.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise InputError(f"artifacts.json does not match its schema: {err['msg']}", path=str(path),
+                         field=".".join(str(x) for x in err["loc"]) or None) from None
+    arts = got.bases if isinstance(got, SweepArtifacts) else [got]
+    return {(a.base_seed if a.base_seed is not None else base): a for a in arts}
 
 
 def load_run(out_dir: str | Path) -> Run:
@@ -97,15 +136,10 @@ def load_run(out_dir: str | Path) -> Run:
         raise InputError("expected a JSON object", path=str(cfg_path))
     config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
     prov = {k: v for k, v in raw.items() if k != "config"}
+    base = default_base(config)
     art_path = out / "artifacts.json"
-    artifacts = None
-    if art_path.is_file():
-        try:
-            artifacts = RunArtifacts.model_validate(read_json(art_path))
-        except ValidationError as e:
-            err = e.errors()[0]
-            raise InputError(f"artifacts.json does not match its schema: {err['msg']}", path=str(art_path),
-                             field=".".join(str(x) for x in err["loc"]) or None) from None
+    bases = read_artifacts(art_path, base) if art_path.is_file() else {}
+    artifacts = next(iter(bases.values()), None)
     cells, unfinished = [], []
     cells_dir = out / "cells"
     if cells_dir.is_dir():
@@ -113,10 +147,10 @@ def load_run(out_dir: str | Path) -> Run:
             if not (d / "cell.json").is_file():
                 unfinished.append(d.name)
                 continue
-            cells.append(read_cell(d))
+            cells.append(read_cell(d, base))
     if not cells:
         raise InputError("no finished cells (no cells/*/cell.json) yet", path=str(out))
-    return Run(out, config, prov, artifacts, cells, unfinished)
+    return Run(out, config, prov, artifacts, cells, unfinished, bases)
 
 
 # ---- combining seeds ---------------------------------------------------------------------------
@@ -164,7 +198,7 @@ def mean_of(values: Sequence[Any]) -> float | None:
 
 @dataclass
 class Group:
-    """Judge cells that differ only in seed."""
+    """Judge cells that differ only in their replicate (base and judge seed)."""
 
     format: str
     label_source: str
@@ -179,8 +213,23 @@ class Group:
     def seeds(self) -> list[Any]:
         return [r.seed for r in self.records]
 
+    @property
+    def bases(self) -> list[int]:
+        return sorted({c.base for c in self.cells})
+
+    def replicates(self, eval_set: str, metric: str) -> OverReplicates:
+        return over_replicates(((c.base, c.seed if c.seed is not None else 0,
+                                 metric_of(c, eval_set, metric)) for c in self.cells),
+                               DIRECTIONS.get(metric))
+
     def metric(self, eval_set: str, metric: str) -> dict[str, Any]:
-        return combine([metric_of(c, eval_set, metric) for c in self.cells], DIRECTIONS.get(metric))
+        """`replicates(...).as_dict()`: the mean over bases, CI, and the spreads."""
+        return self.replicates(eval_set, metric).as_dict()
+
+    def for_base(self, base: int) -> "Group | None":
+        """The same group on one base only (None when it has no cell there)."""
+        cells = [c for c in self.cells if c.base == base]
+        return Group(self.format, self.label_source, self.budget, cells) if cells else None
 
     def mean(self, of: Callable[[JudgeCell], Any]) -> float | None:
         """Mean over seeds of `of(record)` (None values skipped)."""
@@ -192,7 +241,7 @@ class Group:
 
 
 def _seed_key(c: Cell) -> tuple:
-    return (0, c.seed, c.id) if _finite(c.seed) else (1, 0, c.id)
+    return (c.base, 0, c.seed, c.id) if _finite(c.seed) else (c.base, 1, 0, c.id)
 
 
 def format_order(run: Run, names: Sequence[str]) -> list[str]:
@@ -216,4 +265,4 @@ def judge_groups(run: Run) -> list[Group]:
 
 
 __all__ = ["EVAL_SETS", "METRICS", "DIRECTIONS", "GOLD", "Cell", "Run", "Group", "load_run", "read_cell",
-           "combine", "metric_of", "mean_of", "judge_groups", "format_order"]
+           "read_artifacts", "combine", "metric_of", "mean_of", "judge_groups", "format_order"]

@@ -15,11 +15,13 @@ from typing import Any, Mapping, Sequence
 
 from prmlab.atomic import write_text
 from prmlab.reports.flagship_figures import FIGURE_NAMES, make_figures
-from prmlab.reports.flagship_tables import (base_table, bon_tables, cells_table, compute_table,
-                                            data_tables, judge_table, labels_needed_table,
-                                            other_sources_table, threshold_table, tts_table)
-from prmlab.reports.headline import ceiling_floor, headline, report_headline
+from prmlab.reports.flagship_tables import (base_table, bon_tables, cells_table, composition_lines,
+                                            composition_table, compute_table, data_tables,
+                                            judge_table, labels_needed_table, other_sources_table,
+                                            threshold_table, tts_table)
+from prmlab.reports.headline import ceiling_floor, headline, per_base_headlines, report_headline
 from prmlab.reports.load import EVAL_SETS, Run, load_run
+from prmlab.reports.replicates import base_health
 from prmlab.reports.render import Block, render_html, render_md
 from prmlab.reports.summary import SET_TITLES, Summary, summarize
 from prmlab.reports.tables import Table
@@ -27,20 +29,36 @@ from prmlab.training.base_health import base_warnings
 
 
 def base_caveats(run: Run) -> list[str]:
-    """The base's own warnings, beside the headline: they bound every number below it."""
-    rep = run.artifacts.base_report if run.artifacts else None
-    return [f"Warning: {w}" for w in base_warnings(rep)] if isinstance(rep, dict) else []
+    """Each base's own warnings, beside the headline: they bound every number below it. A base
+    under the bar stays in every mean (bases are never dropped or replaced for their results)."""
+    health = base_health(run)
+    if len(health) <= 1:
+        return [f"Warning: {w}" for h in health for w in h.warnings]
+    out = []
+    for h in health:
+        out += [f"Warning: base {h.base} is under the health bar and stays in every mean: {w}"
+                for w in h.warnings]
+    under = [h.base for h in health if not h.healthy]
+    out.append(f"Bases: {len(health)} ({', '.join(str(h.base) for h in health)}); under the health "
+               f"bar: {', '.join(map(str, under)) if under else 'none'}. Every base is in every mean.")
+    return out
 
 
 def _blocks(s: Summary, figs: Sequence[tuple[str, str, bytes]], head: str,
             needed: Mapping[str, Table]) -> list[Block]:
     run, cfg, prov = s.run, s.run.config, s.run.provenance
     b: list[Block] = [("h1", f"prmlab report — preset {cfg.get('preset', '?')}"),
-                      ("headline", head), ("ul", ceiling_floor(s) + base_caveats(run))]
+                      ("headline", head),
+                      ("ul", composition_lines(s) + ceiling_floor(s) + base_caveats(run)
+                       + per_base_headlines(s))]
+    comp = composition_table(s)
+    if comp is not None:
+        b += [("h2", "Evaluation sets"), ("table", comp)]
     run_rows = [["preset", str(cfg.get("preset", "—"))],
                 ["formats", ", ".join(map(str, cfg.get("formats", []))) or "—"],
                 ["budgets (labelled solutions)", ", ".join(map(str, cfg.get("budgets", []))) or "—"],
-                ["seeds", ", ".join(map(str, cfg.get("seeds", []))) or "—"],
+                ["judge seeds", ", ".join(map(str, cfg.get("seeds", []))) or "—"],
+                ["bases (base seeds)", ", ".join(map(str, s.bases)) or "—"],
                 ["F1 targets", ", ".join(f"{t:g}" for t in s.targets)],
                 ["bootstrap resamples", str(cfg.get("bootstrap_resamples", "—"))],
                 ["finished cells", str(len(run.cells))],
@@ -51,6 +69,10 @@ def _blocks(s: Summary, figs: Sequence[tuple[str, str, bytes]], head: str,
     b.append(("h2", "Labels needed"))
     for e in EVAL_SETS:
         b += [("h3", f"{SET_TITLES[e]}"), ("table", needed[e])]
+    if len(s.bases) > 1:
+        for base in s.bases:
+            b += [("h3", f"{SET_TITLES['policy']}, base {base} alone"),
+                  ("table", labels_needed_table(s, "policy", base=base)[0])]
     if figs:
         b.append(("h2", "Figures"))
         b += [("fig", name, cap) for name, cap, _ in figs]
@@ -65,15 +87,18 @@ def _blocks(s: Summary, figs: Sequence[tuple[str, str, bytes]], head: str,
     if s.groups:
         b += [("h2", "Compute"), ("table", compute_table(s))]
     if s.tts is not None:
-        b += [("h2", "Verifier test-time scaling"), ("table", tts_table(s.tts))]
+        b += [("h2", "Verifier test-time scaling"), ("table", tts_table(s.tts_all))]
     if s.bon is not None:
-        b += [("h2", "Best-of-N")] + [("table", t) for t in bon_tables(s, s.bon)]
-    art = run.artifacts
-    if art is not None and art.base_report:
-        b += [("h2", "Base model"), ("table", base_table(art.base_report, art.policy_init))]
-    dts = data_tables(art) if art is not None else []
-    if dts:
-        b += [("h2", "Data")] + [("table", t) for t in dts]
+        b += [("h2", "Best-of-N")] + [("table", t) for c in s.bon_all for t in bon_tables(s, c)]
+    many = len(run.bases) > 1
+    for base, art in run.bases.items():
+        if art.base_report:
+            b += [("h2", "Base model" + (f" — base {base}" if many else "")),
+                  ("table", base_table(art.base_report, art.policy_init))]
+    for base, art in run.bases.items():
+        dts = data_tables(art)
+        if dts:
+            b += [("h2", "Data" + (f" — base {base}" if many else ""))] + [("table", t) for t in dts]
     b += [("h2", "Cells"), ("table", cells_table(s))]
     vers = prov.get("versions") or {}
     if vers:
