@@ -393,3 +393,30 @@ def test_lr_schedule_cosine_and_warmup_stable_decay_by_hand():
     base = BaseConfig()
     assert base.key() == "ffebf5a5f8a2eec3"
     assert base.model_copy(update={"fit": base.fit.model_copy(update={"decay_steps": 400})}).key() != base.key()
+
+
+def test_fit_uses_fused_adamw_with_the_per_tensor_update(codec, monkeypatch):
+    """The fused optimizer is the same AdamW: 5 steps end at the per-tensor loop's weights."""
+    import prmlab.training.loop as L
+
+    examples = lm_examples(codec, 8)
+    cfg = FitConfig(lr=1e-2, warmup_steps=0, max_steps=5, batch_size=4, weight_decay=0.1, seed=0)
+    made = []
+    real = torch.optim.AdamW
+
+    def recording(*a, **kw):
+        made.append(kw.get("fused"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(L.torch.optim, "AdamW", recording)
+    fused = tiny_causal(codec)
+    fit(fused, examples, cfg, pad_id=codec.pad_id)
+    monkeypatch.setattr(L.torch.optim, "AdamW", lambda *a, **kw: real(*a, **{**kw, "fused": None}))
+    loop = tiny_causal(codec)
+    fit(loop, examples, cfg, pad_id=codec.pad_id)
+    assert made == [True]
+    start = tiny_causal(codec).state_dict()
+    for (name, a), b in zip(fused.state_dict().items(), loop.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5), name
+    moved = [n for n, p in fused.state_dict().items() if not torch.equal(p, start[n])]
+    assert moved  # the comparison is between weights that trained
