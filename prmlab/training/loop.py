@@ -168,7 +168,7 @@ BF16_MIN_PARAMS = 5_000_000
 def native_bf16(device_type: str) -> bool:
     """Whether the device computes bf16 matmuls natively. On CPU that takes AVX512-BF16 or AMX
     (as oneDNN reports it); on an AVX2-only CPU bf16 autocast is emulated, and a base training
-    step ran ~5x slower than in fp32 (notes/speed-LOG.md)."""
+    step runs several times slower than in fp32 (dev/LOG.md, 2026-12-03)."""
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device_type == "cpu":
