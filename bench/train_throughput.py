@@ -19,7 +19,7 @@ each round, with `torch.matmul` at the model's own GEMM shapes (M = batch x seq;
 hidden, hidden x ffn and ffn x hidden) in the variant's dtype, so it says how close training
 comes to what this CPU's GEMMs do at those shapes, not to a datasheet peak.
 
-    .venv/bin/python bench/train_throughput.py                # ~5-10 min on 2 busy cores
+    .venv/bin/python bench/train_throughput.py                # ~11 min on 2 busy cores
     .venv/bin/python bench/train_throughput.py --quick        # batch 8 x 128, a smoke test
     .venv/bin/python bench/train_throughput.py --variants after,trainer --models small,medium
 
