@@ -287,19 +287,38 @@ def test_weighted_lm_loss_counts_chosen_tokens_w_times(codec):
     assert torch.allclose(only, 5 * ce_ok, rtol=1e-5)
 
 
-def test_bf16_autocast_only_where_it_pays():
-    from prmlab.training.loop import bf16_pays
+def test_bf16_autocast_only_where_it_pays(monkeypatch):
+    import prmlab.training.loop as L
 
     # Left to None: from 5M parameters on either device (slower below on CPU, and no faster but
-    # less accurate on an H200: dev/LOG.md 2026-11-27).
-    assert bf16_pays(None, "cuda", 826_496) is False
-    assert bf16_pays(None, "cuda", 5_000_000) is True
-    assert bf16_pays(None, "cpu", 826_496) is False
-    assert bf16_pays(None, "cpu", 5_000_000) is True
+    # less accurate on an H200: dev/LOG.md 2026-11-27), where the device has native bf16.
+    monkeypatch.setattr(L, "native_bf16", lambda device_type: True)
+    assert L.bf16_pays(None, "cuda", 826_496) is False
+    assert L.bf16_pays(None, "cuda", 5_000_000) is True
+    assert L.bf16_pays(None, "cpu", 826_496) is False
+    assert L.bf16_pays(None, "cpu", 5_000_000) is True
     # An explicit setting wins, but never on a device without bf16 autocast.
-    assert bf16_pays(True, "cpu", 1_000) is True
-    assert bf16_pays(False, "cuda", 10 ** 9) is False
-    assert bf16_pays(True, "mps", 10 ** 9) is False
+    assert L.bf16_pays(True, "cpu", 1_000) is True
+    assert L.bf16_pays(False, "cuda", 10 ** 9) is False
+    assert L.bf16_pays(True, "mps", 10 ** 9) is False
+    # An AVX2-only CPU emulates bf16 (a base step ~5x slower): never chosen for it; asked for
+    # explicitly, it is honoured and said once.
+    monkeypatch.setattr(L, "native_bf16", lambda device_type: False)
+    monkeypatch.setattr(L, "_warned_emulated_bf16", False)
+    assert L.bf16_pays(None, "cpu", 10 ** 9) is False
+    with pytest.warns(UserWarning, match="no native bf16"):
+        assert L.bf16_pays(True, "cpu", 1_000) is True
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert L.bf16_pays(True, "cpu", 1_000) is True  # said once only
+
+
+def test_native_bf16_is_what_onednn_reports():
+    import prmlab.training.loop as L
+
+    assert L.native_bf16("cpu") is bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert L.native_bf16("mps") is False
 
 
 def test_dev_f1_at_half_and_at_the_tuned_threshold(monkeypatch, codec):
@@ -372,5 +391,32 @@ def test_lr_schedule_cosine_and_warmup_stable_decay_by_hand():
     assert "decay_steps" not in FitConfig().model_dump()
     assert FitConfig(decay_steps=20).model_dump()["decay_steps"] == 20
     base = BaseConfig()
-    assert base.key() == "c21be9b4856d9531"
+    assert base.key() == "ffebf5a5f8a2eec3"
     assert base.model_copy(update={"fit": base.fit.model_copy(update={"decay_steps": 400})}).key() != base.key()
+
+
+def test_fit_uses_fused_adamw_with_the_per_tensor_update(codec, monkeypatch):
+    """The fused optimizer is the same AdamW: 5 steps end at the per-tensor loop's weights."""
+    import prmlab.training.loop as L
+
+    examples = lm_examples(codec, 8)
+    cfg = FitConfig(lr=1e-2, warmup_steps=0, max_steps=5, batch_size=4, weight_decay=0.1, seed=0)
+    made = []
+    real = torch.optim.AdamW
+
+    def recording(*a, **kw):
+        made.append(kw.get("fused"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(L.torch.optim, "AdamW", recording)
+    fused = tiny_causal(codec)
+    fit(fused, examples, cfg, pad_id=codec.pad_id)
+    monkeypatch.setattr(L.torch.optim, "AdamW", lambda *a, **kw: real(*a, **{**kw, "fused": None}))
+    loop = tiny_causal(codec)
+    fit(loop, examples, cfg, pad_id=codec.pad_id)
+    assert made == [True]
+    start = tiny_causal(codec).state_dict()
+    for (name, a), b in zip(fused.state_dict().items(), loop.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-5), name
+    moved = [n for n, p in fused.state_dict().items() if not torch.equal(p, start[n])]
+    assert moved  # the comparison is between weights that trained

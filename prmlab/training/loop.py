@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import math
 import time
+import warnings
 from typing import Any, Callable, Sequence
 
 import torch
@@ -164,18 +165,42 @@ def planned_steps(cfg: FitConfig, n_examples: int) -> tuple[int, str]:
 BF16_MIN_PARAMS = 5_000_000
 
 
+def native_bf16(device_type: str) -> bool:
+    """Whether the device computes bf16 matmuls natively. On CPU that takes AVX512-BF16 or AMX
+    (as oneDNN reports it); on an AVX2-only CPU bf16 autocast is emulated, and a base training
+    step runs several times slower than in fp32 (dev/LOG.md, 2026-12-03)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # pragma: no cover - a torch without oneDNN
+            return False
+    return False
+
+
+_warned_emulated_bf16 = False
+
+
 def bf16_pays(setting: bool | None, device_type: str, n_params: int) -> bool:
     """Whether to autocast to bf16. An explicit setting wins (where the device has bf16
-    autocast at all). Left to None: from 5M parameters, on CPU and CUDA alike. On CPU bf16 was
-    1.5-2.3x faster from 5M (../shared/FINDINGS.md) and a 0.8M judge fit ran ~1.6x *slower*
-    (bench/judge_fit_precision.py). On an H200 the 0.8M quick sweep gained no time from it
-    either (launch-bound) and lost accuracy: generative F1 0.768 vs 0.809 at N=1024, 0.478 vs
-    0.692 on rollout labels (dev/LOG.md 2026-11-27)."""
+    autocast at all; on a CPU without native bf16 it is said once that it will be slow). Left to
+    None: from 5M parameters, on CPU and CUDA alike, where the device has native bf16. On an
+    AMX CPU bf16 was 1.5-2.3x faster from 5M (../shared/FINDINGS.md) and a 0.8M judge fit ran
+    ~1.6x *slower* (bench/judge_fit_precision.py). On an H200 the 0.8M quick sweep gained no
+    time from it either (launch-bound) and lost accuracy: generative F1 0.768 vs 0.809 at
+    N=1024, 0.478 vs 0.692 on rollout labels (dev/LOG.md 2026-11-27)."""
+    global _warned_emulated_bf16
     if device_type not in ("cpu", "cuda"):
         return False
     if setting is not None:
+        if setting and not native_bf16(device_type) and not _warned_emulated_bf16:
+            _warned_emulated_bf16 = True
+            warnings.warn(f"bf16 autocast was asked for, but this {device_type} has no native bf16 "
+                          "(AVX512-BF16/AMX): it is emulated and several times slower than fp32",
+                          stacklevel=2)
         return setting
-    return n_params >= BF16_MIN_PARAMS
+    return n_params >= BF16_MIN_PARAMS and native_bf16(device_type)
 
 
 def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
@@ -193,9 +218,13 @@ def fit(model, examples: Sequence[Example], cfg: FitConfig, *, pad_id: int,
     # No decay on embeddings: it pulls interchangeable tokens (names) towards one vector.
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embed" in n]
+    # fused: one kernel per step for all parameters instead of ~10 ops per tensor (torch's
+    # default on CPU is the per-tensor loop); the same update up to float rounding.
+    fused = all(p.dtype.is_floating_point and p.device.type in ("cpu", "cuda")
+                for p in model.parameters())
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
-                            betas=(0.9, 0.95))
+                            betas=(0.9, 0.95), fused=fused or None)
     model, opt = acc.prepare(model, opt)
     model.train()
     gen = torch.Generator().manual_seed(cfg.seed)
