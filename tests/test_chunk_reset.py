@@ -33,7 +33,7 @@ class ScriptedPolicy:
 
 
 def test_a_rejected_step_is_resampled_up_to_r_times(codec):
-    se, eos = codec.step_end[0], codec.eos_id
+    se = codec.step_end[0]
     good, bad = codec.encode("1 + 1 = 2"), codec.encode("1 + 1 = 3")
     ans = codec.encode("answer = 2")
     p0 = codec.policy_prompt("p")

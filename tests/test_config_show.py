@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import typing
 
-import pytest
 import yaml
 from pydantic import BaseModel
 

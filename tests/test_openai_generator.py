@@ -20,7 +20,6 @@ two log-probabilities, `TIE`), the ids' log-probabilities, the watched ids' prob
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from prmlab.claims.schema import Input
-from prmlab.errors import InputError
-from prmlab.experiments.records import (CELL_KINDS, GOLD, JudgeCell, RunArtifacts, TTSCell,
-                                        ZeroLabelCell, record_from_dict)
+from prmlab.experiments.records import (CELL_KINDS, GOLD, JudgeCell, TTSCell,
+                                        ZeroLabelCell, read_artifacts, record_from_dict)
 from prmlab.strict import read_json
 
 
@@ -47,10 +46,8 @@ def read_folder(path: Path, name: str, experiment: str, base: int, seed: int | N
     f.config = raw.get("config") if isinstance(raw, dict) else None
     art = path / "artifacts.json"
     if art.is_file():
-        try:
-            rep = RunArtifacts.model_validate(read_json(art)).base_report or {}
-        except ValueError as e:
-            raise InputError(f"artifacts.json does not match its schema: {e}", path=str(art)) from None
+        mine = read_artifacts(art, base).get(base)  # the folder's own base
+        rep = (mine.base_report if mine else None) or {}
         bar = rep.get("meets_bar")
         f.base_meets_bar = bar if isinstance(bar, bool) else None
     cells = path / "cells"

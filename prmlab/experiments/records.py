@@ -310,3 +310,17 @@ def read_record(path: str | Path) -> Any:
 def record_to_dict(rec: BaseModel) -> dict[str, Any]:
     return rec.model_dump(mode="json", by_alias=True)
 
+
+def read_artifacts(path: Path, base: int) -> dict[int, RunArtifacts]:
+    """artifacts.json by base seed: a `SweepArtifacts` (bases as an axis), or the one
+    `RunArtifacts` of an older folder (its base: `base`)."""
+    raw = read_json(path)
+    model = SweepArtifacts if isinstance(raw, dict) and "bases" in raw else RunArtifacts
+    try:
+        got = model.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise InputError(f"artifacts.json does not match its schema: {err['msg']}", path=str(path),
+                         field=".".join(str(x) for x in err["loc"]) or None) from None
+    arts = got.bases if isinstance(got, SweepArtifacts) else [got]
+    return {(a.base_seed if a.base_seed is not None else base): a for a in arts}

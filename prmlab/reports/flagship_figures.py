@@ -9,8 +9,8 @@ from prmlab.metrics.aggregate import AGGREGATIONS
 from prmlab.reports import figures as F
 from prmlab.reports.flagship_tables import _judge_order, _sorted_k, bon_dicts, tts_by_k
 from prmlab.reports.headline import GEN
-from prmlab.reports.load import EVAL_SETS, metric_of
-from prmlab.reports.summary import SET_TITLES, Summary, flat_name
+from prmlab.reports.load import EVAL_SETS
+from prmlab.reports.summary import SET_TITLES, Summary
 
 FIGURE_NAMES = ("f1_vs_budget.png", "f1_vs_budget_by_base.png", "acc_vs_budget.png",
                 "f1_vs_step_labels.png", "tts.png", "bon.png", "bon_aggregations.png")

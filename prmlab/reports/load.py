@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from pydantic import ValidationError
-
 from prmlab.errors import InputError
 from prmlab.experiments.records import (CELL_KINDS, EVAL_SETS, GOLD, BaselineCell, BonCell,
-                                        JudgeCell, RunArtifacts, SweepArtifacts, TTSCell,
-                                        ZeroLabelCell, record_from_dict)
+                                        JudgeCell, RunArtifacts, TTSCell, ZeroLabelCell,
+                                        read_artifacts, record_from_dict)
 from prmlab.reports.replicates import OverReplicates, over_replicates
 from prmlab.strict import read_json
 
@@ -104,21 +102,6 @@ def read_cell(folder: Path, base: int = 0) -> Cell:
     if kind not in CELL_KINDS:
         return Cell(folder.name, folder, None, str(kind), base)
     return Cell(folder.name, folder, record_from_dict(raw, path=str(f)), default_base=base)
-
-
-def read_artifacts(path: Path, base: int) -> dict[int, RunArtifacts]:
-    """artifacts.json by base seed: a `SweepArtifacts` (bases as an axis), or the one
-    `RunArtifacts` of an older folder (its base: `base`)."""
-    raw = read_json(path)
-    model = SweepArtifacts if isinstance(raw, dict) and "bases" in raw else RunArtifacts
-    try:
-        got = model.model_validate(raw)
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise InputError(f"artifacts.json does not match its schema: {err['msg']}", path=str(path),
-                         field=".".join(str(x) for x in err["loc"]) or None) from None
-    arts = got.bases if isinstance(got, SweepArtifacts) else [got]
-    return {(a.base_seed if a.base_seed is not None else base): a for a in arts}
 
 
 def load_run(out_dir: str | Path) -> Run:

@@ -25,7 +25,6 @@ from prmlab.reports.replicates import base_health
 from prmlab.reports.render import Block, render_html, render_md
 from prmlab.reports.summary import SET_TITLES, Summary, summarize
 from prmlab.reports.tables import Table
-from prmlab.training.base_health import base_warnings
 
 
 def base_caveats(run: Run) -> list[str]:
