@@ -64,7 +64,7 @@ def test_resume_after_an_interruption_and_report_only(suite, run_cli, tmp_path):
     victim = copy / "runs" / "flagship-b0-s0" / "cells" / "generative-N8-s0-b0"
     (victim / "cell.json").unlink()  # the interruption: a cell without its record
     (copy / "claims.json").unlink()
-    kept = copy / "runs" / "flagship-b0-s0" / "cells" / "direct-N4-s0" / "cell.json"
+    kept = copy / "runs" / "flagship-b0-s0" / "cells" / "direct-N4-s0-b0" / "cell.json"
     stamp = kept.stat().st_mtime_ns
     code, outp, err = run_cli("claims", "--size", "smoke", "--out", copy, "--cache", cache)
     assert code == 0, err
