@@ -226,3 +226,31 @@ def test_thinkprm_split_keeps_problems_apart():
     assert not (probs["dev"] & probs["pool"])
     with pytest.raises(InputError, match="fewer than the largest budget 13"):
         split(recs, ThinkPRMConfig(base="x", eval_size=5, dev_size=2, budgets=[13]))
+
+
+def test_cli_synth_chains_through_a_server_writes_the_local_teachers_chains(tmp_path, teacher_dir,
+                                                                            run_cli):
+    """`--backend openai`: the weights stay on the server (`prmlab serve` here), --teacher gives
+    the tokenizer; greedy chains equal the in-process teacher's (the same model either way)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_openai_tests", Path(__file__).with_name("test_openai_generator.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # its start_serve: `prmlab serve` on 127.0.0.1, a free port
+    data = tmp_path / "d.jsonl"
+    write_records(data, RECORDS[:3])
+    common = ["--teacher", teacher_dir, "--data", data, "--max-new-tokens", "8", "--chunk-size", "2"]
+    code, _, err = run_cli("synth", "chains", *common, "--out", tmp_path / "local")
+    assert code == 0, err
+    proc, url = mod.start_serve(["--model", str(teacher_dir)])
+    try:
+        code, _, err = run_cli("synth", "chains", *common, "--out", tmp_path / "served",
+                               "--backend", "openai", "--base-url", url)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert code == 0, err
+    local, served = (read_chains(tmp_path / d / "chains.jsonl") for d in ("local", "served"))
+    assert [r.record.id for r in served] == ["a", "b", "c"]
+    assert [r.text for r in served] == [r.text for r in local]

@@ -22,6 +22,7 @@ from typing import Optional
 
 import typer
 
+from prmlab.cli import backend as backend_opts
 from prmlab.errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -67,11 +68,21 @@ class Bar:
 
 
 def build_teacher(model: Path, gguf_file: Optional[str], *, batch_size: int, dtype: str,
-                  trust_remote_code: bool):
-    """(generator, tokenizer, stop ids, description) of a local teacher. The one place a
-    teacher is built from options: a server backend becomes another branch here."""
-    from prmlab.judges.critic import load_causal_lm
+                  trust_remote_code: bool, backend: str = "local", base_url: Optional[str] = None,
+                  served_model: Optional[str] = None, concurrency: int = 8):
+    """(generator, tokenizer, stop ids, description) of a teacher: a local causal LM, or, with
+    `backend="openai"`, a server that holds the weights (`model` then gives the tokenizer, which
+    writes the prompts). The one place a teacher is built from options."""
     from prmlab.models.chat import end_ids
+
+    if backend != "local":
+        from prmlab.models.backends import load_tokenizer
+
+        tok = load_tokenizer(model, trust_remote_code=trust_remote_code)
+        gen = backend_opts.generator_from_options(backend, base_url, served_model, concurrency,
+                                                  tokenizer=tok)
+        return gen, tok, end_ids(tok), f"{base_url} (tokenizer {model})"
+    from prmlab.judges.critic import load_causal_lm
     from prmlab.models.generator import KVCacheGenerator
 
     lm, tok = load_causal_lm(model, gguf_file=gguf_file, trust_remote_code=trust_remote_code,
@@ -86,7 +97,8 @@ def build_teacher(model: Path, gguf_file: Optional[str], *, batch_size: int, dty
                             "filtered against gold labels; resumable.")
 def chains_command(
     teacher: Path = typer.Option(..., "--teacher", help="Teacher: a Hugging Face causal LM folder "
-                                 "(safetensors) or a .gguf file."),
+                                 "(safetensors) or a .gguf file; with --backend openai, the "
+                                 "served model's folder for its tokenizer."),
     gguf_file: Optional[str] = typer.Option(None, "--gguf-file", help="GGUF file inside --teacher."),
     data: Path = typer.Option(..., "--data", help="Labelled solutions (any format read_any reads)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Data format (default: sniffed)."),
@@ -103,6 +115,10 @@ def chains_command(
                                            "folder's own code (off unless given)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out prmlab "
                                    "did not create."),
+    backend: str = backend_opts.BACKEND,
+    base_url: Optional[str] = backend_opts.BASE_URL,
+    served_model: Optional[str] = backend_opts.SERVED_MODEL,
+    concurrency: int = backend_opts.CONCURRENCY,
 ) -> None:
     from prmlab.data.formats import read_any
     from prmlab.models.chat import ChatCompleter
@@ -124,7 +140,9 @@ def chains_command(
     if limit is not None:
         records = records[:limit]
     gen, tok, stops, _ = build_teacher(teacher, gguf_file, batch_size=chunk_size, dtype=dtype,
-                                       trust_remote_code=trust_remote_code)
+                                       trust_remote_code=trust_remote_code, backend=backend,
+                                       base_url=base_url, served_model=served_model,
+                                       concurrency=concurrency)
     complete = ChatCompleter(gen, tok, max_new_tokens=max_new_tokens, temperature=temperature,
                              seed=seed, stop_ids=stops)
     with Bar("chains") as bar:
