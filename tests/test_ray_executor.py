@@ -208,9 +208,9 @@ def test_a_failing_cell_is_one_line_and_the_others_finish(serial_and_ray, tmp_pa
     root, _, cache = serial_and_ray
     out = tmp_path / "run"
     shutil.copytree(root / "ray", out)
-    for c in ("baseline-never", "baseline-last"):
+    for c in ("baseline-never-b0", "baseline-last-b0"):
         (out / "cells" / c / "cell.json").unlink()
-    target = out / "cells" / "baseline-never" / "policy" / "metrics.json"
+    target = out / "cells" / "baseline-never-b0" / "policy" / "metrics.json"
     target.unlink()
     target.symlink_to(tmp_path / "elsewhere.json")  # a write the cell must refuse
     capsys.readouterr()
@@ -222,6 +222,6 @@ def test_a_failing_cell_is_one_line_and_the_others_finish(serial_and_ray, tmp_pa
     line = [x for x in err.splitlines() if x.startswith("prmlab: error:")]
     assert line == [f"prmlab: error: {target}: is a symbolic link; prmlab writes only regular "
                     "files, never through a link"], err
-    assert not (out / "cells" / "baseline-never" / "cell.json").exists()
-    assert (out / "cells" / "baseline-last" / "cell.json").exists()  # ran beside it, kept
+    assert not (out / "cells" / "baseline-never-b0" / "cell.json").exists()
+    assert (out / "cells" / "baseline-last-b0" / "cell.json").exists()  # ran beside it, kept
     assert not (tmp_path / "elsewhere.json").exists()

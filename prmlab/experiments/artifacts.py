@@ -186,18 +186,23 @@ def balanced_eval_set(cfg: RunConfig, gens: dict[str, Path], ui) -> tuple[list[R
     return records, summary.model_dump(mode="json")
 
 
+def read_datasets(folder: Path) -> DataSets:
+    """The data sets a cache folder holds (written by `build_datasets`)."""
+    sets = {n: read_records(folder / f"{n}.jsonl") for n in SET_NAMES}
+    summ = DataSummary.model_validate(read_json(folder / "summary.json")["eval_policy"])
+    if summ.composition is None:
+        raise InputError("the cached data set has no evaluation-set composition (written by "
+                         "another prmlab version?); remove the folder to rebuild it", path=str(folder))
+    return DataSets(**sets, composition=_compositions(sets, summ.composition))
+
+
 def build_datasets(cfg: RunConfig, gens: dict[str, Path], cache: Path, ui) -> DataSets:
     d = cfg.data
     diff = cfg.base.difficulty.build()
     folder = data_folder(cfg, gens, cache)
     if all((folder / f"{n}.jsonl").exists() for n in SET_NAMES) and (folder / "summary.json").exists():
         ui.log(f"data: cached at {folder}")
-        sets = {n: read_records(folder / f"{n}.jsonl") for n in SET_NAMES}
-        summ = DataSummary.model_validate(read_json(folder / "summary.json")["eval_policy"])
-        if summ.composition is None:
-            raise InputError("the cached data set has no evaluation-set composition (written by "
-                             "another prmlab version?); remove the folder to rebuild it", path=str(folder))
-        return DataSets(**sets, composition=_compositions(sets, summ.composition))
+        return read_datasets(folder)
     policy = next(iter(gens.values()))
     model, codec = load_model(policy, "causal"), load_codec(policy)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from prmlab.errors import InputError
-from prmlab.experiments.artifacts import SET_NAMES, Artifacts, DataSets
+from prmlab.experiments.artifacts import Artifacts, DataSets, read_datasets
 from prmlab.experiments.cells import Env
 from prmlab.experiments.executor import is_done, run_cell
 
@@ -191,11 +191,9 @@ _datasets: dict[str, DataSets] = {}  # per worker process: the data folder is co
 
 
 def _load_datasets(folder: Path) -> DataSets:
-    from prmlab.data.jsonl import read_records
-
     key = str(folder.resolve())
     if key not in _datasets:
-        _datasets[key] = DataSets(**{n: read_records(folder / f"{n}.jsonl") for n in SET_NAMES})
+        _datasets[key] = read_datasets(folder)
     return _datasets[key]
 
 
