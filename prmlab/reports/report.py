@@ -15,11 +15,12 @@ from typing import Any, Mapping, Sequence
 
 from prmlab.atomic import write_text
 from prmlab.reports.flagship_figures import FIGURE_NAMES, make_figures
-from prmlab.reports.flagship_tables import (base_table, bon_tables, cells_table, composition_lines,
-                                            composition_table, compute_table, data_tables,
-                                            judge_table, labels_needed_table, other_sources_table,
+from prmlab.reports.flagship_tables import (bon_tables, cells_table, compute_table, judge_table,
+                                            labels_needed_table, other_sources_table,
                                             threshold_table, tts_table)
 from prmlab.reports.headline import ceiling_floor, headline, per_base_headlines, report_headline
+from prmlab.reports.input_tables import (base_table, composition_lines, composition_table,
+                                         data_tables)
 from prmlab.reports.load import EVAL_SETS, Run, load_run
 from prmlab.reports.replicates import base_health
 from prmlab.reports.render import Block, render_html, render_md
