@@ -21,7 +21,14 @@ py="${PRMLAB_PYTHON:-$root/.venv/bin/python}"
 [ -x "$py" ] || py="$(command -v python3)"
 out="${OUT:-$root/.vllm-check}"
 port="${PORT:-$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+# The results folder is this script's own: it replaces files there (the tiny model, the report)
+# only in a folder it created, marked by its stamp, never in a folder of yours.
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ ! -f "$out/.vllm-check-stamp" ]; then
+  echo "vllm-check: $out is not empty and was not written by this script; set OUT to a new folder" >&2
+  exit 2
+fi
 mkdir -p "$out"
+touch "$out/.vllm-check-stamp"
 t_all=$(date +%s)
 
 if ! "$venv/bin/python" -c "import vllm" >/dev/null 2>&1; then

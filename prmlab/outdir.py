@@ -186,6 +186,23 @@ def _write_manifest(folder: Path, files: Iterable[str]) -> None:
         raise
 
 
+def _is_lock_file(st: os.stat_result) -> bool:
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0  # prmlab's lock files are always empty
+
+
+def _refuse_lock(lock: Path):
+    raise InputError(f"{LOCK} is prmlab's manifest lock name, and this file is not one prmlab "
+                     "created; move it away", path=str(lock))
+
+
+def _check_lock_name(folder: Path) -> None:
+    """Refuse, before anything is written into `folder`, a file of the lock's name that prmlab
+    did not create (the lock is removed after use, so only an empty file can be prmlab's)."""
+    st = _lstat(folder / LOCK)
+    if st is not None and not _is_lock_file(st):
+        _refuse_lock(folder / LOCK)
+
+
 @contextlib.contextmanager
 def _manifest_lock(folder: Path):
     """Hold `folder`'s manifest for one read-modify-write. Cells of one sweep may run in several
@@ -200,7 +217,7 @@ def _manifest_lock(folder: Path):
         return
     lock = folder / LOCK
     while True:
-        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX)
             held = os.fstat(fd)
@@ -211,11 +228,16 @@ def _manifest_lock(folder: Path):
         if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
             break
         os.close(fd)  # the holder before us removed this file: lock the new one
+    if not _is_lock_file(held):
+        os.close(fd)
+        _refuse_lock(lock)
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
+        now = _lstat(lock)
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            with contextlib.suppress(OSError):
+                os.unlink(lock)  # the empty lock file this process holds, nothing else
         os.close(fd)
 
 
@@ -462,6 +484,7 @@ def check_target(path: str | os.PathLike) -> None:
     st = _lstat(p)
     owner = _owner(p)
     if owner is not None:
+        _check_lock_name(owner)
         _purge_if_pending(owner)
         st = _lstat(p)
     if st is None:

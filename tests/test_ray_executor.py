@@ -66,6 +66,23 @@ def test_processes_writing_into_one_folder_at_once_lose_no_manifest_entry(tmp_pa
     assert sorted(p.name for p in folder.iterdir()) == [MANIFEST, "cells"]  # no lock file left
 
 
+def test_a_file_of_the_lock_name_that_prmlab_did_not_create_is_refused_and_kept(tmp_path):
+    from prmlab import outdir
+    from prmlab.atomic import write_text
+    from prmlab.errors import InputError
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / MANIFEST).write_text('{"files": []}\n')
+    (folder / outdir.LOCK).write_text("my notes")
+    with outdir.command(), pytest.raises(InputError, match="manifest lock name"):
+        outdir.prepare_out(folder)
+        write_text(folder / "a.txt", "x")
+    assert (folder / outdir.LOCK).read_text() == "my notes"
+    assert json.loads((folder / MANIFEST).read_text())["files"] == []
+    assert not (folder / "a.txt").exists()  # refused before anything was written
+
+
 def test_a_worker_that_cannot_see_the_run_folder_says_so(tmp_path):
     from prmlab.experiments.plan import BaselineSpec
     from prmlab.experiments.ray_executor import CellTask, _run_cell_task
