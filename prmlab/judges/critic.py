@@ -66,6 +66,7 @@ from typing import Any
 from prmlab import seeds
 from prmlab.data.record import Record
 from prmlab.errors import InputError
+from prmlab.models.chat import end_ids
 from prmlab.models.generator import Generator, generator_for, n_tokens
 
 # QwenLM/ProcessBench code/templates/critique_template.txt, read with .strip() and filled with
@@ -231,18 +232,6 @@ class CriticPrediction:
         return self.prediction is None
 
 
-def stop_ids(tokenizer, model=None) -> list[int]:
-    """End-of-turn ids: the tokenizer's eos plus the model's generation_config eos ids."""
-    ids: set[int] = set()
-    for v in (getattr(tokenizer, "eos_token_id", None),
-              getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
-        if isinstance(v, int):
-            ids.add(v)
-        elif isinstance(v, (list, tuple)):
-            ids.update(int(x) for x in v if x is not None)
-    return sorted(ids)
-
-
 def context_length(model) -> int | None:
     cfg = getattr(model, "config", None)
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
@@ -277,7 +266,7 @@ class CriticJudge:
         self.model, self.tokenizer, self.name = model, tokenizer, name
         self.k, self.temperature, self.max_new_tokens = k, float(temperature), max_new_tokens
         self.batch_size, self.seed = max(1, int(batch_size)), seed
-        self.stop_ids = stop_ids(tokenizer, model)
+        self.stop_ids = end_ids(tokenizer, model)
         pad = getattr(tokenizer, "pad_token_id", None)
         self.pad_id = pad if isinstance(pad, int) else (self.stop_ids[0] if self.stop_ids else 0)
         # one engine batch per critic batch: prompts of a call never split further

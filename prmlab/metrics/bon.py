@@ -136,6 +136,22 @@ def default_ks(n: int) -> list[int]:
     return ks
 
 
+def ks_within(problems: Sequence[Any], ks: Sequence[int] | None = None) -> list[int]:
+    """The k values to report for `problems` (each with `.n` samples): `ks`, or the default
+    powers of two up to the smallest n; a ValueError when there is nothing to report or a k
+    lies outside 1..smallest n."""
+    if not problems:
+        raise ValueError("no problems")
+    n_min = min(p.n for p in problems)
+    if n_min < 1:
+        raise ValueError("a problem has no samples")
+    out = list(default_ks(n_min) if ks is None else ks)
+    bad = [k for k in out if not 1 <= k <= n_min]
+    if bad:
+        raise ValueError(f"k={bad[0]} is outside 1..{n_min} (the smallest n)")
+    return out
+
+
 def bon_metrics(problems: Sequence[BonProblem], ks: Sequence[int] | None = None, *,
                 agg: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
                 confidence: float = DEFAULT_CONFIDENCE,
@@ -151,16 +167,8 @@ def bon_metrics(problems: Sequence[BonProblem], ks: Sequence[int] | None = None,
     >>> [m[key]["2"]["value"] for key in ("pass@k", "maj@k", "rm@k")], m["oracle"]["value"]
     ([1.0, 1.0, 0.5], 1.0)
     """
-    if not problems:
-        raise ValueError("no problems")
-    n_min = min(p.n for p in problems)
-    n_max = max(p.n for p in problems)
-    if n_min < 1:
-        raise ValueError("a problem has no samples")
-    ks = list(default_ks(n_min) if ks is None else ks)
-    bad = [k for k in ks if not 1 <= k <= n_min]
-    if bad:
-        raise ValueError(f"k={bad[0]} is outside 1..{n_min} (the smallest N)")
+    ks = ks_within(problems, ks)
+    n_min, n_max = min(p.n for p in problems), max(p.n for p in problems)
     clusters = [p.problem_id for p in problems]
     kw = dict(n_resamples=n_resamples, confidence=confidence, seed=seed)
     n = len(problems)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from prmlab.metrics.bon import default_ks, pass_at_k
+from prmlab.metrics.bon import ks_within, pass_at_k
 from prmlab.metrics.bootstrap import DEFAULT_RESAMPLES, HIGHER, weighted_mean, with_ci
 
 
@@ -61,15 +61,8 @@ def pass_at_k_curve(problems: Sequence[ProblemSamples], ks: Sequence[int] | None
     >>> m["distinct_answers"]["value"]  # (3 + 2) / 2
     2.5
     """
-    if not problems:
-        raise ValueError("no problems")
+    ks = ks_within(problems, ks)
     n_min = min(p.n for p in problems)
-    if n_min < 1:
-        raise ValueError("a problem has no samples")
-    ks = list(default_ks(n_min) if ks is None else ks)
-    bad = [k for k in ks if not 1 <= k <= n_min]
-    if bad:
-        raise ValueError(f"k={bad[0]} is outside 1..{n_min} (the smallest n)")
     clusters = [p.problem_id for p in problems]
     kw = dict(n=len(problems), n_resamples=n_resamples, seed=seed)
     curve = {}

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prmlab.judges.critic import stop_ids
+from prmlab.models.chat import end_ids
 from prmlab.models.generator import KVCacheGenerator
 from prmlab.serving.errors import RequestError
 
@@ -79,7 +79,7 @@ class CompletionEngine:
     def __init__(self, model, tokenizer, name: str, limits: Limits, *, batch_size: int = 64):
         self.model, self.tokenizer, self.name, self.limits = model.eval(), tokenizer, name, limits
         pad = tokenizer.pad_token_id
-        self.eos = stop_ids(tokenizer, model)  # the tokenizer's and generation_config's ends
+        self.eos = end_ids(tokenizer, model)  # the tokenizer's and generation_config's ends
         self.gen = KVCacheGenerator(model, batch_size=batch_size,
                                     pad_id=pad if isinstance(pad, int) else 0)
         self.vocab = int(model.get_output_embeddings().weight.shape[0])
