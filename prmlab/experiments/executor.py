@@ -80,11 +80,6 @@ class SerialExecutor:
         return ran
 
 
-def execute(specs: Sequence[Any], arts: Mapping[int, Any], env: Env) -> list[str]:
-    """Run every spec whose record is missing, in order; returns the ids run now."""
-    return SerialExecutor().execute(specs, arts, env)
-
-
 def run_sweep(cfg: RunConfig, out: str | Path, cache: str | Path | None = None, ui: Any = None,
               executor: Executor | None = None) -> list[str]:
     """The flagship experiment into `out`: plan (validated before any work), artifacts (built
