@@ -65,3 +65,15 @@ def test_every_claim_states_its_rule_and_anchor_before_any_run():
         assert spec.words and math.isfinite(spec.threshold)
         assert c.anchor.figure and c.anchor.citation and c.statement and c.effect
         assert c.experiments and c.level in ("seed", "base")
+
+
+def test_every_full_suite_folder_runs_one_base_the_one_it_is_named_for():
+    """The full preset has its own base axis (base_seeds 0, 1, 2); the suite runs one base per
+    folder, so no base is pretrained and judged three times over."""
+    from prmlab.claims.suite import plan_suite
+    from prmlab.experiments.config import RunConfig
+
+    plan = plan_suite("full", CLAIMS)
+    bases = {(f.name, tuple(RunConfig.model_validate(f.config).bases)) for f in plan.folders}
+    assert {b for _, b in bases} == {(0,), (1,), (2,)}
+    assert all(f"-b{b[0]}" in name for name, b in bases)

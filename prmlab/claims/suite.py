@@ -47,9 +47,8 @@ SIZES: dict[str, Size] = {
         "read its verdicts as a check of the suite, not as results.")),
     "full": Size(name="full", preset="full", bases=[0, 1, 2], seeds=[0, 1, 2], note=(
         "full: three bases × three judge seeds. Bases are `base.seed` 0, 1, 2, each in its own "
-        "run folders (base, policy and data sets built per base); the flagship's own base axis "
-        "(base.seeds, issue 18 item 2) is pending, and the claims read bases the same way once "
-        "it lands.")),
+        "run folders (base, policy and data sets built per base; the preset's own `base_seeds` "
+        "axis is set aside per folder, so no base is run twice).")),
     # The tests' size: tiny models, a handful of everything; its numbers mean nothing.
     # Only what a claim reads, so that the suite end to end takes seconds.
     "smoke": Size(name="smoke", preset="smoke", bases=[0], seeds=[0], note=(
@@ -105,7 +104,9 @@ def plan_suite(size: str, claims: Sequence[Claim]) -> SuitePlan:
     for e in experiments_of(claims):
         for b in s.bases:
             for seed in (s.seeds if e.level == "seed" else [None]):
-                sets = [*s.sets, *e.sets, f"base.seed={b}",
+                # one base per folder: `base_seeds=null` undoes a preset's base axis (full has
+                # one), so a folder is one base's run and each resumes on its own
+                sets = [*s.sets, *e.sets, "base_seeds=null", f"base.seed={b}",
                         f"seeds=[{s.seeds[0] if seed is None else seed}]"]
                 cfg = resolve_config(sets=sets, preset=s.preset)
                 folders.append(FolderPlan(name=e.folder(b, seed if seed is not None else s.seeds[0]),

@@ -1,8 +1,8 @@
 """One replicate's cells, read from the suite's run folders (never a model).
 
-A replicate is one base (its `base.seed`) and one judge seed. Today each run folder holds one
-base; `base_of` is the one place that says which base a record belongs to, so that when the
-flagship holds several bases per folder (`base.seeds`) the claims need no change.
+A replicate is one base (its `base.seed`) and one judge seed. The suite's run folders hold one
+base each; `base_of` is the one place that says which base a record belongs to (its own
+`base_seed`, else the folder's), so folders with several bases (`base_seeds`) read the same.
 """
 
 from __future__ import annotations
