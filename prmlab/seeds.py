@@ -119,6 +119,12 @@ _STREAMS = [
     Stream("chunk_reset.bon", "generator", "chunk-reset seed (x1000)", "experiments/chunk_reset.py",
            "the best-of-N policy samples chunk-reset is compared with", base=4_000_000,
            stride=1000, in_run=False),
+    Stream("judge_rl.sample", "generator", "judge seed (x1_000_003) + step",
+           "training/judge_rl.py", "the checks (or verdicts) an RL-trained judge samples at "
+           "GRPO step n", base=5_000_000, stride=1_000_003),
+    Stream("judge_rl.rft", "generator", "judge seed (x1000) + sample k",
+           "training/judge_rl_fit.py", "the k-th check of every step a rejection-sampling "
+           "fine-tuned judge samples from its starting judge", base=6_000_000, stride=1000),
     Stream("openai.request", "generator", "the generate call's seed (x1_000_033) + prompt",
            "models/openai_client.py", "the i-th prompt's request to an OpenAI-compatible "
            "server (each prompt its own seed: copies of a prompt draw apart)",
@@ -139,6 +145,9 @@ _STREAMS = [
            prefix="thinkprm-split", in_run=False),
     Stream("rl.order", "random", "rl seed, step", "training/grpo_loop.py",
            "which training problems fill GRPO step n's batch", prefix="rlorder", in_run=False),
+    Stream("judge_rl.order", "random", "judge seed, step", "training/judge_rl.py",
+           "which (prefix, step) prompts fill an RL-trained judge's step n (class-balanced)",
+           prefix="judgerlorder"),
     Stream("rl.reward.random", "random", "rl seed, step, slot, sample", "training/rewards.py",
            "the random control reward: Bernoulli(p) per sample", prefix="rlrandom", in_run=False),
 ]

@@ -39,7 +39,12 @@ if TYPE_CHECKING:  # the codec's module imports transformers: only its type is n
     from prmlab.models.text import Codec
 
 Head = Literal["token", "causal"]
-LearnsFrom = Literal["step labels", "outcome", "verification chains", "verdicts"]
+LearnsFrom = Literal["step labels", "outcome", "verification chains", "verdicts",
+                     "own checks rewarded by step labels", "own checks filtered by step labels"]
+# How a format is fitted: "sft" on the examples its builder makes (training/judges.py); "grpo"
+# by reinforcement on its own samples, rewarded by the step labels (training/judge_rl_fit.py);
+# "rft" on its own sampled checks that reached the label's verdict, then as "sft".
+Trainer = Literal["sft", "grpo", "rft"]
 
 # Options of generation only: a head judge reads one forward pass and ignores them.
 GENERATION_OPTIONS = frozenset({"k", "temperature", "seed", "progress", "max_new_tokens", "generator"})
@@ -68,11 +73,12 @@ class JudgeFormat:
     learns_from: LearnsFrom
     rationale: bool  # writes a worked check before its verdict (causal heads only)
     needs_check_format: bool  # trained on check text: the base must know this code's format
-    examples: Builder
+    examples: Builder | None  # None: the trainer makes them from the model's own samples
     step_labels: Callable[[Record], int]  # step labels one labelled solution costs
-    loss: str  # a key of prmlab.training.judges.LOSSES
+    loss: str  # a key of prmlab.training.judges.LOSSES ("grpo" for trainer "grpo")
     color: str  # figures: "#rrggbb"
     description: str  # one line, for reports and CLI help
+    trainer: Trainer = "sft"
 
     def __post_init__(self) -> None:
         if self.head not in ("token", "causal"):
@@ -83,13 +89,20 @@ class JudgeFormat:
             raise ValueError(f"judge format {self.name}: color must be #rrggbb, not {self.color!r}")
         if "\n" in self.description:
             raise ValueError(f"judge format {self.name}: the description is one line")
+        if (self.examples is None) != (self.trainer != "sft"):
+            raise ValueError(f"judge format {self.name}: an example builder is given exactly "
+                             "when the trainer is sft (the others sample their own)")
+        if self.trainer != "sft" and self.head != "causal":
+            raise ValueError(f"judge format {self.name}: only a causal head samples its own checks")
+        if (self.trainer == "grpo") != (self.loss == "grpo"):
+            raise ValueError(f"judge format {self.name}: loss 'grpo' is trainer grpo's, and only its")
 
     def count_step_labels(self, records: Sequence[Record]) -> int:
         """Step labels the labelled solutions `records` cost this format.
 
         >>> r = Record(id="a", problem="p", steps=["x", "y", "z"], labels=[1, 0, 0], first_error=1)
         >>> [JUDGE_FORMATS[f].count_step_labels([r, r]) for f in JUDGE_FORMATS]
-        [6, 4, 4, 2]
+        [6, 4, 4, 2, 4, 4, 4]
         """
         return sum(self.step_labels(r) for r in records)
 
@@ -212,6 +225,23 @@ JUDGE_FORMATS: dict[str, JudgeFormat] = {f.name: f for f in (
                 needs_check_format=False, examples=outcome_examples, step_labels=one_per_solution,
                 loss="token-classification", color="#9467bd",
                 description="outcome reward model: the same head, one label per solution"),
+    # StepWiser's RL-trained judges and its rejection-sampling ablation (issue 22): the same
+    # base and label budget as the supervised formats, step labels through the first error.
+    JudgeFormat("generative-rl", head="causal", learns_from="own checks rewarded by step labels",
+                rationale=True, needs_check_format=True, examples=None,
+                step_labels=step_labels_through_first_error, loss="grpo", color="#ff7f0e",
+                trainer="grpo",
+                description="the generative judge trained by GRPO: reward 1 when its verdict matches the step label"),
+    JudgeFormat("direct-rl", head="causal", learns_from="own checks rewarded by step labels",
+                rationale=False, needs_check_format=False, examples=None,
+                step_labels=step_labels_through_first_error, loss="grpo", color="#17becf",
+                trainer="grpo",
+                description="the verdict alone trained by GRPO, drawn from P(ok) / (P(ok) + P(bad))"),
+    JudgeFormat("rft", head="causal", learns_from="own checks filtered by step labels",
+                rationale=True, needs_check_format=True, examples=None,
+                step_labels=step_labels_through_first_error, loss="verdict-weighted-lm",
+                color="#8c564b", trainer="rft",
+                description="fine-tuned on its own sampled checks whose verdict matched the step label"),
 )}
 
 
@@ -219,7 +249,7 @@ def unknown_format(name: object) -> str:
     """The one-line message for a name that is not a judge format.
 
     >>> unknown_format("nope")
-    "unknown judge format 'nope' (known: discriminative, generative, direct, orm)"
+    "unknown judge format 'nope' (known: discriminative, generative, direct, orm, generative-rl, direct-rl, rft)"
     """
     return f"unknown judge format {name!r} (known: {', '.join(JUDGE_FORMATS)})"
 
@@ -241,7 +271,7 @@ def _known(name: str) -> str:
 # A config field holding a judge format's name, checked against the registry when validated.
 JudgeFormatName = Annotated[str, AfterValidator(_known)]
 
-__all__ = ["JudgeFormat", "JUDGE_FORMATS", "JudgeFormatName", "ExampleOptions", "GENERATION_OPTIONS",
+__all__ = ["JudgeFormat", "JUDGE_FORMATS", "Trainer", "JudgeFormatName", "ExampleOptions", "GENERATION_OPTIONS",
            "judge_format", "unknown_format", "verdict_examples", "step_label_examples",
            "outcome_examples", "chain_examples", "verdict_only_examples", "every_step",
            "one_per_solution"]

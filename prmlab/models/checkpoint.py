@@ -37,14 +37,17 @@ _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16":
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors",
                     "model.safetensors.index.json", "prmlab.json", "prmlab_text.json",
                     "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json",
-                    "vocab.json", "merges.txt", "chat_template.jinja")
+                    "vocab.json", "merges.txt", "chat_template.jinja",
+                    "rl_curve.jsonl")  # the last: RL-trained judges' reward curve
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError,
                 IndexError, EnvironmentError)
 
 
-def save_checkpoint(out_dir: str | Path, model, codec: Codec, info: dict[str, Any]) -> Path:
+def save_checkpoint(out_dir: str | Path, model, codec: Codec, info: dict[str, Any],
+                    files: dict[str, str] | None = None) -> Path:
     """Write atomically: into a temporary folder, moved into place when complete. Only files
-    prmlab wrote at `out_dir` are replaced; a folder with anything else in it is refused."""
+    prmlab wrote at `out_dir` are replaced; a folder with anything else in it is refused.
+    `files`: more text files (name -> content) installed with the weights (a training curve)."""
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -57,6 +60,10 @@ def save_checkpoint(out_dir: str | Path, model, codec: Codec, info: dict[str, An
         codec.save(tmp)
         info = {**info, "provenance": provenance()}
         (tmp / "prmlab.json").write_text(dumps(info, indent=2, sort_keys=True, default=str))
+        for name, text in (files or {}).items():
+            if "/" in name or (tmp / name).exists():
+                raise ValueError(f"save_checkpoint: {name!r} is not a free file name")
+            (tmp / name).write_text(text, encoding="utf-8")
         outdir.install_folder(tmp, out)
     except OSError as e:
         if e.filename is None:  # e.g. the disk filled up inside save_pretrained

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from prmlab.data.record import Record
 from prmlab.errors import InputError
@@ -28,7 +28,9 @@ from prmlab.judges.formats import (JUDGE_FORMATS, ExampleOptions, JudgeFormatNam
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import draw_budget
+from prmlab.keys import DEFAULT_OFF
 from prmlab.training.base import check_format
+from prmlab.training.judge_rl import JudgeRLConfig
 from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss, weighted_lm_loss
 
 FORMATS = tuple(JUDGE_FORMATS)  # the formats defined at import; validation reads the registry
@@ -80,11 +82,26 @@ class JudgeConfig(BaseModel):
         batch_size=16, max_steps=300, max_epochs=15, min_steps=30, eval_every=50, patience=3,
         warmup_steps=10), description="the training loop's settings (batch, steps, epochs, "
                                       "evaluation schedule, precision)")
+    rl: JudgeRLConfig = Field(default_factory=JudgeRLConfig, json_schema_extra=DEFAULT_OFF,
+                              description="generative-rl, direct-rl and rft only: GRPO's settings, "
+                              "class balance, dev reads, rejection sampling")
+
+    @model_serializer(mode="wrap")
+    def _rl_when_set(self, handler):
+        # Left out while at its default, so configs pinned in run folders and claim suites
+        # before the RL formats existed still equal today's (they resume); an RL judge records
+        # its settings in prmlab.json itself.
+        out = handler(self)
+        if isinstance(out, dict) and self.rl == JudgeRLConfig():
+            out.pop("rl", None)
+        return out
 
     @field_validator("format")
     @classmethod
     def _format_has_a_loss(cls, v: str) -> str:
         loss = JUDGE_FORMATS[v].loss
+        if JUDGE_FORMATS[v].trainer == "grpo":  # its loss is GRPO's (training/grpo.py)
+            return v
         if loss not in LOSSES:
             raise ValueError(f"judge format {v!r} names loss {loss!r}, which is not one of "
                              f"prmlab.training.judges.LOSSES ({', '.join(LOSSES)})")
@@ -157,15 +174,24 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
                 out_dir: str | Path, *, log: Callable[[str], None] = print,
                 progress: Callable | None = None) -> dict[str, Any]:
     """Train one judge; returns (and saves) what was used and chosen."""
+    spec = judge_format(cfg.format)
+    if spec.trainer == "grpo":  # no supervised examples: its own loop (training/judge_rl_fit.py)
+        from prmlab.training.judge_rl_fit import train_rl_judge
+
+        return train_rl_judge(cfg, init, pool, dev, out_dir, log=log, progress=progress)
     t0 = time.time()
     codec = load_codec(init)
     chosen = draw_budget(pool, cfg.budget, cfg.seed)
     info: dict[str, Any] = {"kind": "judge", "format": cfg.format, "config": cfg.model_dump(),
                             "init": str(init), "budget_solutions": len(chosen)}
-    spec = judge_format(cfg.format)
     if spec.needs_check_format:  # trained on checks as this code writes them
         check_format(read_info(init), str(init))
-    examples, extra = spec.examples(codec, chosen, _example_options(cfg))
+    if spec.trainer == "rft":  # its examples are the init's own checks: sampled, then filtered
+        from prmlab.training.judge_rl_fit import rft_examples
+
+        examples, extra = rft_examples(cfg, init, codec, chosen)
+    else:
+        examples, extra = spec.examples(codec, chosen, _example_options(cfg))
     info.update(extra)
     info["step_labels"] = spec.count_step_labels(chosen)
     head, loss_fn = spec.head, LOSSES[spec.loss](cfg, codec)
@@ -222,7 +248,8 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
     return info
 
 
-def _save_once(out_dir, model, codec: Codec, info: dict[str, Any]) -> None:
+def _save_once(out_dir, model, codec: Codec, info: dict[str, Any],
+               files: dict[str, str] | None = None) -> None:
     """Under `accelerate launch` with several processes every process holds the same weights:
     the main one writes them, the others wait until it has (two writers would race to install
     the same folder). One process: the plain save."""
@@ -230,5 +257,5 @@ def _save_once(out_dir, model, codec: Codec, info: dict[str, Any]) -> None:
 
     state = PartialState()
     if state.is_main_process:
-        save_checkpoint(out_dir, model, codec, info)
+        save_checkpoint(out_dir, model, codec, info, files)
     state.wait_for_everyone()
