@@ -24,6 +24,7 @@ DIRECT = {16: [0.2] * 3, 128: [0.4] * 3, 1024: [0.60] * 3}
 MC_HARD_128 = [0.55, 0.50, 0.60]
 TTS = {1: [0.70, 0.70, 0.70], 8: [0.70, 0.70, 0.71]}
 ZERO_LABEL, ZERO_LABEL_NO_WORKED = 0.40, 0.10
+GEN_RL = {128: [0.9] * 3, 1024: [0.80, 0.78, 0.79]}  # the rl-judges folders
 
 
 def _metrics(f1):
@@ -67,6 +68,8 @@ def _write(folder, name, records):
 def _plan():
     folders = [FolderPlan(name=f"flagship-b0-s{s}", experiment="flagship", base=0, seed=s, sets=[],
                           config={"fake": f"flagship-b0-s{s}"}) for s in SEEDS]
+    folders += [FolderPlan(name=f"rl-judges-b0-s{s}", experiment="rl-judges", base=0, seed=s, sets=[],
+                           config={"fake": f"rl-judges-b0-s{s}"}) for s in SEEDS]
     folders.append(FolderPlan(name="no-worked-b0", experiment="no-worked", base=0, seed=None,
                               sets=[], config={"fake": "no-worked-b0"}))
     return SuitePlan(size=Size(name="test", preset="smoke", bases=[0], seeds=SEEDS,
@@ -83,6 +86,9 @@ def suite(tmp_path):
             for b, v in table.items():
                 recs[f"{fmt}-N{b}-s{s}"] = _judge(fmt, b, s, v[s])
         _write(tmp_path / "runs" / f"flagship-b0-s{s}", f"flagship-b0-s{s}", recs)
+    for s in SEEDS:
+        _write(tmp_path / "runs" / f"rl-judges-b0-s{s}", f"rl-judges-b0-s{s}",
+               {f"generative-rl-N{b}-s{s}": _judge("generative-rl", b, s, v[s]) for b, v in GEN_RL.items()})
     _write(tmp_path / "runs" / "no-worked-b0", "no-worked-b0",
            {"zero-label": _zero(ZERO_LABEL_NO_WORKED),
             "generative-N16-s0": _judge("generative", 16, 0, 0.05)})
@@ -103,6 +109,9 @@ EXPECTED = {
     "worked-checks": ([0.30], None, "inconclusive"),
     # gold generative N=128 - mc-hard generative on the same 128: sd 0.045826, half 0.113847
     "labels-from-outcomes": ([0.10, 0.16, 0.07], [-0.003847, 0.223847], "inconclusive"),
+    # generative-rl - the best supervised judge (generative) at N=1024, the largest budget both
+    # ran: mean 0.07, sd sqrt(0.0007) = 0.026458, half 4.303 x 0.026458 / sqrt(3) = 0.065729
+    "rl-judge": ([0.10, 0.06, 0.05], [0.004271, 0.135729], "supported"),
 }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from prmlab import seeds
+from prmlab.judges.formats import JUDGE_FORMATS
 from prmlab.experiments.config import PRESETS, resolve_config
 from prmlab.training.base import PROBE_N
 
@@ -62,6 +63,12 @@ def generator_seeds(cfg, max_calls: int = 1000) -> dict[str, set[int]]:
     if cfg.tts.enabled and "generative" in cfg.formats:
         out["tts.pass"] = {seeds.seed("judge.generative.sample", seeds.seed("tts.pass", index=k), index=0)
                            for k in range(max(cfg.tts.ks))}  # one sampled rationale per pass
+    rl_formats = [f for f in cfg.formats if JUDGE_FORMATS[f].trainer != "sft"]
+    if rl_formats:  # a GRPO judge's steps, an rft judge's samples, per judge seed
+        out["judge_rl.sample"] = {seeds.seed("judge_rl.sample", s, index=t) for s in cfg.seeds
+                                  for t in range(cfg.judge.rl.grpo.steps)}
+        out["judge_rl.rft"] = {seeds.seed("judge_rl.rft", s, index=k) for s in cfg.seeds
+                               for k in range(cfg.judge.rl.rft_samples)}
     if cfg.label_free.methods:
         out["rollouts.sample"] = {seeds.seed("rollouts.sample", cfg.seeds[0], index=c)
                                   for c in range(max_calls)}

@@ -4,7 +4,7 @@ its `CLAIM`, and one line here."""
 from __future__ import annotations
 
 from prmlab.claims import (judge_compute, label_efficiency, labels_from_outcomes, latent_skill,
-                           reasoning_not_format, worked_checks)
+                           reasoning_not_format, rl_judge, worked_checks)
 from prmlab.claims.claim import Claim
 
 CLAIMS: tuple[Claim, ...] = (
@@ -14,4 +14,5 @@ CLAIMS: tuple[Claim, ...] = (
     latent_skill.CLAIM,
     worked_checks.CLAIM,
     labels_from_outcomes.CLAIM,
+    rl_judge.CLAIM,
 )

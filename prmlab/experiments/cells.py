@@ -114,8 +114,27 @@ def _train_and_score(jcfg: JudgeConfig, pool: Sequence[Record], art: Artifacts, 
     t1 = time.time()
     scores = judge.score(_eval_records(art))
     timing = {"train_seconds": round(t1 - t0, 1), "score_seconds": round(time.time() - t1, 1)}
-    compute = {"train_tokens_processed": info["tokens_processed"], **getattr(judge, "stats", {})}
+    compute = {"train_tokens_processed": info["tokens_processed"], **getattr(judge, "stats", {}),
+               **self_sampled_compute(info)}
     return info, scores, timing, compute
+
+
+def self_sampled_compute(info: dict) -> dict[str, float | int | None]:
+    """What a judge trained on its own samples records in its cell: an RL judge's class balance
+    sampled and reward at the first and last step (its curve is `judge/rl_curve.jsonl`), an rft
+    judge's sampled and kept checks. Empty for the supervised formats."""
+    out: dict[str, float | int | None] = {}
+    rl = info.get("rl")
+    if rl:
+        b = rl["class_balance"]
+        out.update({f"rl_{k}": b[k] for k in ("pool_good", "pool_bad", "sampled_good", "sampled_bad")},
+                   rl_steps=rl["steps"], rl_first_reward=rl["first_reward"],
+                   rl_last_reward=rl["last_reward"], rl_start_dev_f1=rl["start_dev_f1"])
+    rft = info.get("rft")
+    if rft:
+        out.update({f"rft_{k}": rft[k] for k in ("sampled", "kept", "kept_good", "kept_bad",
+                                                 "kept_fraction", "tokens_generated")})
+    return out
 
 
 def run_judge(spec: JudgeSpec, art: Artifacts, folder: Path, env: Env) -> JudgeCell:
