@@ -344,7 +344,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "judge": {"lrs": [1e-3], "fit": {"max_steps": 3, "eval_every": 2, "batch_size": 4,
                                           "min_steps": 0},
                   "rl": {"grpo": {"steps": 3, "prompts_per_step": 4, "num_generations": 2,
-                                  "max_new_tokens": 24}, "eval_every": 2, "rft_samples": 2}},
+                                  "max_new_tokens": 48}, "eval_every": 2, "rft_samples": 4}},
         "tts": {"ks": [1, 2], "max_solutions": 4},
         "bon": {"n_problems": 3, "n": 4},
         "label_free": {"k": 2, "formats": ["discriminative"]},

@@ -10,10 +10,11 @@ from prmlab.reports import figures as F
 from prmlab.reports.flagship_tables import _judge_order, _sorted_k, bon_dicts, tts_by_k
 from prmlab.reports.headline import GEN
 from prmlab.reports.load import EVAL_SETS
+from prmlab.reports.rl_figures import FIGURE as RL_FIGURE, rl_figure
 from prmlab.reports.summary import SET_TITLES, Summary
 
 FIGURE_NAMES = ("f1_vs_budget.png", "f1_vs_budget_by_base.png", "acc_vs_budget.png",
-                "f1_vs_step_labels.png", "tts.png", "bon.png", "bon_aggregations.png")
+                "f1_vs_step_labels.png", "tts.png", "bon.png", "bon_aggregations.png", RL_FIGURE)
 
 
 def _series(s: Summary, eval_set: str, metric: str, x: str = "budget",
@@ -102,6 +103,9 @@ def make_figures(s: Summary, fig_dir: Path) -> list[tuple[str, str, bytes]]:
                                                    errorbars=True)))
     if s.bon is not None:
         figs += _bon_figures(s, fig_dir)
+    rl = rl_figure(s.run.cells, fig_dir)
+    if rl is not None:
+        figs.append(rl)
     return figs
 
 
