@@ -121,7 +121,7 @@ _STREAMS = [
            stride=1000, in_run=False),
     Stream("judge_rl.sample", "generator", "judge seed (x1_000_003) + step",
            "training/judge_rl.py", "the checks (or verdicts) an RL-trained judge samples at "
-           "GRPO step n", base=5_000_000, stride=1_000_003),
+           "GRPO step n", base=5_300_000, stride=1_000_003),
     Stream("judge_rl.rft", "generator", "judge seed (x1000) + sample k",
            "training/judge_rl_fit.py", "the k-th check of every step a rejection-sampling "
            "fine-tuned judge samples from its starting judge", base=6_000_000, stride=1000),

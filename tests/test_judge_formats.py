@@ -31,7 +31,7 @@ from prmlab.training.judges import FORMATS, LOSSES, JudgeConfig
 from prmlab.training.loop import FitConfig, causal_lm_loss, pad_batch, token_cls_loss, weighted_lm_loss
 
 X = -100
-KNOWN = "(known: discriminative, generative, direct, orm)"
+KNOWN = "(known: discriminative, generative, direct, orm, generative-rl, direct-rl, rft)"
 
 # The hand-worked arith record (tests/test_alignment.py): step 1 right, step 2 wrong.
 PROBLEM = "ann has 23 coins. bob has 7 more coins than ann. how many coins does bob have?"
@@ -70,11 +70,14 @@ def tiny(codec, head: str):
 # ---- the registry and the training side agree ---------------------------------------------------
 
 def test_the_registry_and_the_training_losses_name_the_same_losses():
-    assert list(JUDGE_FORMATS) == ["discriminative", "generative", "direct", "orm"]
+    assert list(JUDGE_FORMATS) == ["discriminative", "generative", "direct", "orm",
+                                   "generative-rl", "direct-rl", "rft"]
     assert FORMATS == tuple(JUDGE_FORMATS)
     assert all(name == f.name for name, f in JUDGE_FORMATS.items())
-    # Every loss a spec names exists on the training side, and no training loss is orphaned.
-    assert {f.loss for f in JUDGE_FORMATS.values()} == set(LOSSES)
+    # Every loss a spec names exists on the training side, and no training loss is orphaned;
+    # the GRPO formats' loss is GRPO's own (training/grpo.py), never a supervised one.
+    assert {f.loss for f in JUDGE_FORMATS.values() if f.trainer != "grpo"} == set(LOSSES)
+    assert {f.loss for f in JUDGE_FORMATS.values() if f.trainer == "grpo"} == {"grpo"}
 
 
 def test_each_spec_as_data():
@@ -85,10 +88,17 @@ def test_each_spec_as_data():
         "generative": ("causal", "verification chains", True, True, "verdict-weighted-lm"),
         "direct": ("causal", "verdicts", False, False, "lm"),
         "orm": ("token", "outcome", False, False, "token-classification"),
+        "generative-rl": ("causal", "own checks rewarded by step labels", True, True, "grpo"),
+        "direct-rl": ("causal", "own checks rewarded by step labels", False, False, "grpo"),
+        "rft": ("causal", "own checks filtered by step labels", True, True, "verdict-weighted-lm"),
     }
+    assert {n: f.trainer for n, f in JUDGE_FORMATS.items()} == {
+        "discriminative": "sft", "generative": "sft", "direct": "sft", "orm": "sft",
+        "generative-rl": "grpo", "direct-rl": "grpo", "rft": "rft"}
     # The figures' colours, unchanged from the table reports/figures.py held before.
     assert {n: f.color for n, f in JUDGE_FORMATS.items()} == {
-        "discriminative": "#1f77b4", "generative": "#d62728", "direct": "#2ca02c", "orm": "#9467bd"}
+        "discriminative": "#1f77b4", "generative": "#d62728", "direct": "#2ca02c", "orm": "#9467bd",
+        "generative-rl": "#ff7f0e", "direct-rl": "#17becf", "rft": "#8c564b"}
     for f in JUDGE_FORMATS.values():
         assert f.description and "\n" not in f.description and len(f.description) < 80
 
@@ -168,7 +178,8 @@ def test_step_labels_counted_per_format():
     first_wrong = Record(id="w", problem="p", steps=["a", "b", "c"], labels=[0, 0, 0], first_error=0)
     right = Record(id="r", problem="p", steps=["a", "b"], labels=[1, 1], first_error=-1)
     counts = {n: f.count_step_labels([first_wrong, right]) for n, f in JUDGE_FORMATS.items()}
-    assert counts == {"discriminative": 5, "generative": 3, "direct": 3, "orm": 2}
+    assert counts == {"discriminative": 5, "generative": 3, "direct": 3, "orm": 2,
+                      "generative-rl": 3, "direct-rl": 3, "rft": 3}
 
 
 def test_each_format_trains_with_the_loss_it_trained_with_before(codec):
@@ -340,7 +351,7 @@ def test_a_registered_format_is_known_everywhere(fake_format, codec, tmp_path, r
     # The unknown-format message lists it too.
     code, _, err = run_cli("train", "judge", "--init", tmp_path, "--data", tmp_path / "p.jsonl",
                            "--dev", tmp_path / "d.jsonl", "--out", tmp_path / "j", "--judge-format", "x")
-    assert code == 2 and "(known: discriminative, generative, direct, orm, fake)" in err
+    assert code == 2 and "(known: discriminative, generative, direct, orm, generative-rl, direct-rl, rft, fake)" in err
     # Trained, saved and loaded back with no other module edited.
     base = tmp_path / "base"
     save_checkpoint(base, tiny(codec, "causal"), codec, {"kind": "base", "format": FORMAT_VERSION})

@@ -231,7 +231,7 @@ JUDGE_FORMATS: dict[str, JudgeFormat] = {f.name: f for f in (
                 rationale=True, needs_check_format=True, examples=None,
                 step_labels=step_labels_through_first_error, loss="grpo", color="#ff7f0e",
                 trainer="grpo",
-                description="the generative judge trained by GRPO: reward 1 when its verdict matches the step label"),
+                description="the generative judge trained by GRPO: rewarded when its verdict is right"),
     JudgeFormat("direct-rl", head="causal", learns_from="own checks rewarded by step labels",
                 rationale=False, needs_check_format=False, examples=None,
                 step_labels=step_labels_through_first_error, loss="grpo", color="#17becf",

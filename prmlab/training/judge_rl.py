@@ -51,7 +51,7 @@ from prmlab.training.grpo_loop import completion_logprobs
 
 def _default_grpo() -> RLConfig:
     return RLConfig(steps=30, prompts_per_step=8, num_generations=4, max_new_tokens=120,
-                    lr=3e-5, temperature=1.0, loss_type="dapo", epsilon=0.2, epsilon_high=0.28,
+                    lr=1e-4, temperature=1.0, loss_type="dapo", epsilon=0.2, epsilon_high=0.28,
                     beta=0.0)
 
 
@@ -60,16 +60,15 @@ class JudgeRLConfig(BaseModel):
     (rft) learns; read only by those formats."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+    # its own seed is unused: the judge seed seeds the prompts' order and the samples
     grpo: RLConfig = Field(default_factory=_default_grpo, description="GRPO's algorithm and "
-                           "schedule: steps, prompts per step, num_generations, temperature, "
-                           "max_new_tokens (of a check), lr, loss_type, epsilon/epsilon_high "
-                           "(clip-higher), beta (KL); its seed is unused (the judge seed rules)")
-    balance: bool = Field(True, description="class-balanced prompts: each step half correct, half "
-                          "incorrect steps (false: drawn as the labels come)")
-    eval_every: int = Field(10, ge=1, description="dev F1 read before training and every this "
-                            "many steps; the best step's weights are kept")
-    rft_samples: int = Field(4, ge=1, description="rft only: checks sampled per step from the "
-                             "starting judge; those reaching the label's verdict are kept")
+                           "schedule (rft: max_new_tokens of a sampled check)")
+    balance: bool = Field(True, description="class-balanced prompts: half correct, half incorrect "
+                          "steps per batch (false: as the labels come)")
+    eval_every: int = Field(10, ge=1, description="dev F1 read before training and every this many "
+                            "steps; the best step's weights are kept")
+    rft_samples: int = Field(4, ge=1, description="rft only: checks sampled per step from the start; "
+                             "kept when the verdict matches the label")
     rft_temperature: float = Field(1.0, gt=0, allow_inf_nan=False,
                                    description="rft only: sampling temperature of those checks")
 

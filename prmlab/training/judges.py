@@ -83,8 +83,8 @@ class JudgeConfig(BaseModel):
         warmup_steps=10), description="the training loop's settings (batch, steps, epochs, "
                                       "evaluation schedule, precision)")
     rl: JudgeRLConfig = Field(default_factory=JudgeRLConfig, json_schema_extra=DEFAULT_OFF,
-                              description="generative-rl, direct-rl and rft only: GRPO's settings, "
-                              "class balance, dev reads, rejection sampling")
+                              description="RL formats and rft only: GRPO, class balance, dev reads, "
+                              "rejection sampling")
 
     @model_serializer(mode="wrap")
     def _rl_when_set(self, handler):
