@@ -35,7 +35,8 @@ def test_one_row_per_claim_from_real_cells(suite):
     out, _ = suite
     data = json.loads((out / "claims.json").read_text())
     assert [c["id"] for c in data["claims"]] == [c.id for c in CLAIMS]
-    assert sorted(p.name for p in (out / "runs").iterdir()) == ["flagship-b0-s0", "no-worked-b0"]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["flagship-b0-s0", "no-worked-b0",
+                                                                "rl-judges-b0-s0"]
     plan = json.loads((out / "suite.json").read_text())["plan"]
     assert plan["size"]["name"] == "smoke" and plan["folders"][0]["sets"][-2:] == ["base.seed=0", "seeds=[0]"]
     no_worked = json.loads((out / "runs" / "no-worked-b0" / "config.json").read_text())["config"]
@@ -54,6 +55,10 @@ def test_one_row_per_claim_from_real_cells(suite):
     cells = {p.parent.name for p in (out / "runs" / "flagship-b0-s0" / "cells").glob("*/cell.json")}
     assert {"zero-label-b0", "tts-generative-N8-s0-b0", "generative-mc-hard-N8-s0-b0", "direct-N8-s0-b0"} <= cells
     assert (out / "runs" / "flagship-b0-s0" / "report.md").is_file()
+    rl = {p.parent.name for p in (out / "runs" / "rl-judges-b0-s0" / "cells").glob("*/cell.json")}
+    assert rl == {"generative-rl-N4-s0-b0", "generative-rl-N8-s0-b0"}
+    row = next(c for c in data["claims"] if c["id"] == "rl-judge")["replicates"][0]
+    assert {i["cell"] for i in row["inputs"]} >= {"generative-rl-N8-s0-b0", "generative-N8-s0-b0"}
 
 
 def test_resume_after_an_interruption_and_report_only(suite, run_cli, tmp_path):
