@@ -225,3 +225,31 @@ def test_an_empty_budget_of_labelled_steps_is_an_input_error(base_ckpt, tmp_path
     unlabelled = [dataclasses.replace(r, labels=[None] * len(r.steps), first_error=-1) for r in POOL]
     with pytest.raises(InputError, match="no labelled step"):
         train_judge(rl_cfg("generative-rl"), base_ckpt, unlabelled, DEV, tmp_path / "x", log=lambda s: None)
+
+
+def test_train_judge_cli_draws_the_reward_curve_beside_the_judge(base_ckpt, tmp_path, run_cli):
+    from prmlab.data.jsonl import write_jsonl
+
+    write_jsonl(tmp_path / "pool.jsonl", (r.to_dict() for r in POOL))
+    write_jsonl(tmp_path / "dev.jsonl", (r.to_dict() for r in DEV))
+    args = ["train", "judge", "--init", base_ckpt, "--data", tmp_path / "pool.jsonl", "--dev",
+            tmp_path / "dev.jsonl", "--out", tmp_path / "j", "--judge-format", "direct-rl",
+            "--budget", "8", "--set", "rl.grpo.steps=2", "--set", "rl.grpo.prompts_per_step=2",
+            "--set", "rl.grpo.num_generations=2", "--set", "rl.eval_every=1"]
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    assert (tmp_path / "j" / "rl_curve.png").stat().st_size > 1000
+    assert len((tmp_path / "j" / "rl_curve.jsonl").read_text().splitlines()) == 2
+    assert "reward curve" in out + err
+    # the folder is prmlab's, figure included: training again over it is allowed
+    code, _, err = run_cli(*args, "--overwrite")
+    assert code == 0, err
+
+
+def test_a_partial_rl_section_keeps_the_judges_defaults():
+    from prmlab.experiments.config import resolve_config
+
+    g = resolve_config(preset="quick-rl").judge.rl.grpo
+    assert (g.steps, g.num_generations, g.max_new_tokens, g.epsilon_high) == (40, 4, 120, 0.28)
+    g = resolve_config(preset="quick", sets=["judge.rl.grpo.beta=0.1"]).judge.rl.grpo
+    assert (g.steps, g.num_generations, g.beta) == (30, 4, 0.1)

@@ -36,7 +36,7 @@ def step_progress(desc: str):
 
 def _overrides(cfg_cls, sets: list[str]):
     """Apply `key=value` overrides (dotted keys, JSON values) to a pydantic config's defaults."""
-    data = cfg_cls().model_dump()
+    data = cfg_cls().model_dump(context={"every_field": True})  # sections left out at default too
     for s in sets:
         key, sep, raw = s.partition("=")
         if not sep:
@@ -184,6 +184,10 @@ def train_judge_cmd(
     prog, update = step_progress(f"{fmt} N={budget}")
     with prog:
         info = train_judge(cfg, init, pool, dev_records, out, log=console.print, progress=update)
+    if info.get("rl"):  # trained by RL: its reward curve drawn beside it
+        from prmlab.reports.rl_figures import judge_curve_figure
+
+        console.print(f"reward curve: {judge_curve_figure(out)} (rows: {out / 'rl_curve.jsonl'})")
     console.print(f"{fmt} judge saved to {out}: {info['budget_solutions']} solutions, "
                   f"{info['step_labels']} step labels, chosen lr {info['selection']['chosen_lr']:g}")
     t, o = info["threshold"], info["threshold"]["other"]

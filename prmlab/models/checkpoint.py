@@ -38,7 +38,7 @@ CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors"
                     "model.safetensors.index.json", "prmlab.json", "prmlab_text.json",
                     "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json",
                     "vocab.json", "merges.txt", "chat_template.jinja",
-                    "rl_curve.jsonl")  # the last: RL-trained judges' reward curve
+                    "rl_curve.jsonl", "rl_curve.png")  # RL-trained judges' reward curve
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError,
                 IndexError, EnvironmentError)
 

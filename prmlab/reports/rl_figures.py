@@ -44,15 +44,12 @@ def rl_curves(cells) -> list[tuple[str, str, list[dict[str, Any]]]]:
     return out
 
 
-def rl_figure(cells, fig_dir: Path) -> tuple[str, str, bytes] | None:
-    """The figure, or None when no cell trained by RL."""
-    curves = rl_curves(cells)
-    if not curves:
-        return None
+def plot_curves(curves: list[tuple[str, list[dict[str, Any]]]], path: Path) -> bytes:
+    """The three panels, one line per (label, rows); writes the PNG atomically."""
     fig, axes = F._figure(len(PANELS))
-    ids = [cid for cid, _, _ in curves]
+    ids = [cid for cid, _ in curves]
     for ax, (key, title, unit) in zip(axes, PANELS):
-        for cid, fmt, rows in curves:
+        for cid, rows in curves:
             pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=F.color_for(cid, ids),
                     label=cid, linewidth=1.2)
@@ -62,7 +59,23 @@ def rl_figure(cells, fig_dir: Path) -> tuple[str, str, bytes] | None:
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=6)
+    return F._write(fig, path)
+
+
+def judge_curve_figure(judge_dir: Path) -> Path:
+    """`prmlab train judge`: the curve of one RL-trained judge, as rl_curve.png beside it."""
+    out = judge_dir / "rl_curve.png"
+    plot_curves([(judge_dir.name, read_curve(judge_dir / CURVE[1]))], out)
+    return out
+
+
+def rl_figure(cells, fig_dir: Path) -> tuple[str, str, bytes] | None:
+    """The run's figure, or None when no cell trained by RL."""
+    curves = rl_curves(cells)
+    if not curves:
+        return None
+    data = plot_curves([(cid, rows) for cid, _, rows in curves], fig_dir / FIGURE)
     caption = ("RL-trained judges per GRPO step: mean reward, the share of ok verdicts (about 0.5 "
                "is right under class-balanced prompts; 1 is the \"always correct\" collapse) and "
                "the sampling entropy. Each cell's curve is its judge/rl_curve.jsonl.")
-    return FIGURE, caption, F._write(fig, fig_dir / FIGURE)
+    return FIGURE, caption, data

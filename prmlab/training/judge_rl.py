@@ -38,7 +38,7 @@ import time
 from typing import Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prmlab import seeds
 from prmlab.data.record import Record
@@ -71,6 +71,13 @@ class JudgeRLConfig(BaseModel):
                              "kept when the verdict matches the label")
     rft_temperature: float = Field(1.0, gt=0, allow_inf_nan=False,
                                    description="rft only: sampling temperature of those checks")
+
+    @field_validator("grpo", mode="before")
+    @classmethod
+    def _over_judge_defaults(cls, v):
+        # A partial section (`judge.rl.grpo.steps=40`, a preset's few keys) keeps the judge's
+        # defaults for the rest, not RLConfig's (which are a policy's).
+        return {**_default_grpo().model_dump(), **v} if isinstance(v, dict) else v
 
 
 @dataclasses.dataclass(frozen=True)

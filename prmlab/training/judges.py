@@ -87,12 +87,14 @@ class JudgeConfig(BaseModel):
                               "rejection sampling")
 
     @model_serializer(mode="wrap")
-    def _rl_when_set(self, handler):
+    def _rl_when_set(self, handler, info):
         # Left out while at its default, so configs pinned in run folders and claim suites
         # before the RL formats existed still equal today's (they resume); an RL judge records
-        # its settings in prmlab.json itself.
+        # its settings in prmlab.json itself. context={"every_field": True} keeps it (a dump
+        # that --set overrides are applied to).
         out = handler(self)
-        if isinstance(out, dict) and self.rl == JudgeRLConfig():
+        every = isinstance(info.context, dict) and info.context.get("every_field")
+        if isinstance(out, dict) and not every and self.rl == JudgeRLConfig():
             out.pop("rl", None)
         return out
 
