@@ -128,12 +128,21 @@ def load_plan(out: Path) -> SuitePlan | None:
                          path=str(f)) from None
 
 
+def extends(old: SuitePlan, new: SuitePlan) -> bool:
+    """`new` is `old` with more folders after its own (a claim registered since it was pinned,
+    naming a new experiment): the same size, and every pinned folder unchanged, in order."""
+    o, n = old.model_dump(mode="json"), new.model_dump(mode="json")
+    return (o["size"] == n["size"] and len(n["folders"]) > len(o["folders"])
+            and n["folders"][: len(o["folders"])] == o["folders"])
+
+
 def pin_plan(plan: SuitePlan, out: Path) -> None:
-    """Write OUT/suite.json, or check that the one there is this plan."""
+    """Write OUT/suite.json, or check that the one there is this plan (or one it extends: the
+    pinned folders resume, the new ones run after them, and suite.json is re-pinned)."""
     from prmlab.provenance import provenance
 
     old = load_plan(out)
-    if old is None:
+    if old is None or extends(old, plan):
         write_json(out / PLAN_FILE, {"plan": plan.model_dump(mode="json"), **provenance()})
     elif old.model_dump(mode="json") != plan.model_dump(mode="json"):
         raise InputError(f"this folder holds a claim suite of another size or plan "
