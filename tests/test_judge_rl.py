@@ -249,7 +249,8 @@ def test_train_judge_cli_draws_the_reward_curve_beside_the_judge(base_ckpt, tmp_
 def test_a_partial_rl_section_keeps_the_judges_defaults():
     from prmlab.experiments.config import resolve_config
 
-    g = resolve_config(preset="quick-rl").judge.rl.grpo
-    assert (g.steps, g.num_generations, g.max_new_tokens, g.epsilon_high) == (40, 4, 120, 0.28)
+    g = resolve_config(preset="smoke").judge.rl.grpo
+    assert (g.steps, g.num_generations, g.max_new_tokens, g.epsilon_high) == (3, 2, 48, 0.28)
+    assert g.lr == 1e-4 and g.temperature == 1.0  # the judge's defaults, not set by the preset
     g = resolve_config(preset="quick", sets=["judge.rl.grpo.beta=0.1"]).judge.rl.grpo
     assert (g.steps, g.num_generations, g.beta) == (30, 4, 0.1)

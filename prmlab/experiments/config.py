@@ -321,8 +321,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "budgets": [16, 128, 1024],
         "formats": ["discriminative", "generative", "direct", "orm", "generative-rl", "direct-rl", "rft"],
         "judge": {"fit": {"max_steps": 300, "max_epochs": 8}, "dev_max": 60,
-                  "abandon_margin": 0.05, "abandon_after": 50,
-                  "rl": {"grpo": {"steps": 40}, "eval_every": 10}},
+                  "abandon_margin": 0.05, "abandon_after": 50},  # judge.rl at its defaults
         "tts": {"max_solutions": 50},
         "bon": {"n_problems": 32},
         "label_free": {"formats": ["generative", "generative-rl", "rft"], "n_solutions": 128},
