@@ -3,8 +3,10 @@
     prmlab rl --policy CKPT --out runs/rl [--reward outcome] [--set rl.steps=40 --set rl.beta=0.04]
 
 Rewards: outcome, process (--set reward.judge=JUDGE_CKPT, reward.agg=min|product|last),
-outcome+process, random (reward.p), incorrect, format, majority. Rerunning the same command
-resumes an interrupted run.
+outcome+process, random (reward.p), incorrect, format, majority. One-example RLVR:
+--set train_problems=1 [--set train_pick=mid-pass-rate --set eval_every=5]. pass@k up to k = n:
+--set eval_samples=1024. Rerunning the same command resumes an interrupted run; the run folder's
+report.md is rebuilt by `prmlab report OUT`.
 """
 
 from __future__ import annotations
@@ -62,15 +64,24 @@ def rl_command(
     set_stage("RL on the policy")
     prog, update = _bar(f"GRPO ({cfg.reward.name})")
     with prog:
-        summary = run_rl(cfg, out, log=console.print, progress=update)
+        res = run_rl(cfg, out, log=console.print, progress=update)
+    from prmlab.reports.rl import write_rl_report
+
+    rep = write_rl_report(out)
     for key in ("train_greedy_accuracy", "test_greedy_accuracy"):
-        b, a = summary[f"{key}_before"], summary[f"{key}_after"]
-        console.print(f"{key}: {_fmt(b)} -> {_fmt(a)}")
-    console.print(f"test pass@1 (sampled): {_fmt(summary['test_pass@1_before'])} -> "
-                  f"{_fmt(summary['test_pass@1_after'])}")
-    console.print(f"{summary['steps_per_s']:.3f} steps/s, {summary['samples_per_s']:.1f} samples/s; "
-                  f"wrote {out}")
-    print(json.dumps({k: summary[k] for k in ("steps", "reward", "reward_first", "reward_last")}))
+        b, a = getattr(res.before, key), getattr(res.after, key)
+        console.print(f"{key}: {_fmt(b.model_dump())} -> {_fmt(a.model_dump())}")
+    k1 = res.before.test_sampled.pass_at_k["1"], res.after.test_sampled.pass_at_k["1"]
+    console.print(f"test pass@1 (sampled): {_fmt(k1[0].model_dump())} -> {_fmt(k1[1].model_dump())}")
+    kmax = str(res.pass_at_k_gap.ks[-1])
+    cross = res.pass_at_k_gap.crossing
+    console.print(f"test pass@{kmax} gap (after - before): {_fmt(res.pass_at_k_gap.gap[kmax].model_dump())}; "
+                  f"curves cross at k = {cross.k if cross.k is not None else 'none on the grid'}")
+    console.print(f"{res.steps_per_s:.3f} steps/s, {res.samples_per_s:.1f} samples/s; wrote {out} "
+                  f"and {rep.name}")
+    print(json.dumps({"steps": res.steps, "reward": res.reward,
+                      "reward_first": res.curve[0].reward_mean if res.curve else None,
+                      "reward_last": res.curve[-1].reward_mean if res.curve else None}))
 
 
 def _bar(desc: str):
