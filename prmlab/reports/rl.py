@@ -194,7 +194,8 @@ def suite_table(results: Sequence[RLResult]) -> Table:
         def t(s) -> str:
             if s.mean is None:
                 return "—"
-            return f"{s.mean:+.3f}" + (f" [{s.ci[0]:+.3f}, {s.ci[1]:+.3f}]" if s.ci else "")
+            z = [round(x, 9) + 0.0 for x in (s.mean, *(s.ci or ()))]  # no "-0.000" from rounding noise
+            return f"{z[0]:+.3f}" + (f" [{z[1]:+.3f}, {z[2]:+.3f}]" if s.ci else "")
         rows.append([name, str(len(rs)), t(gain), f"pass@{k_max}: {t(gap)}",
                      ", ".join("—" if k is None else str(k) for k in cross)])
     return Table(["arm (base · reward · training problems)", "seeds", "test greedy accuracy gain ↑",
