@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -24,6 +25,44 @@ def register(app: typer.Typer) -> None:
     app.command("rl", help="GRPO on the policy with an outcome, process or control reward; "
                            "run folder with the reward curve, samples and before/after "
                            "accuracy.")(rl_command)
+    app.command("rl-suite", help="Seeds x rewards x training-set sizes x bases of RL runs, and "
+                                 "one report over them.")(rl_suite_command)
+
+
+def rl_suite_command(
+    out: Path = typer.Option(..., "--out", help="Suite folder (rerun the same command to resume)."),
+    size: str = typer.Option("quick", "--size", help="smoke | quick"),
+    base_seed: int = typer.Option(0, "--base-seed", help="base.seed of every base."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Artifact cache (default "
+                                         "$PRMLAB_CACHE or ~/.cache/prmlab)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out prmlab "
+                                   "did not create."),
+) -> None:
+    """Run (or resume) an RL suite and write OUT/report.md over its runs."""
+    from prmlab.cli.run import RichUI, console as run_console
+    from prmlab.experiments.artifacts import default_cache
+    from prmlab.experiments.rl_suite import RUNS, run_configs, run_name, run_rl_suite, suite_config
+    from prmlab.outdir import check_writable, prepare_out
+    from prmlab.reports.rl import write_rl_suite_report
+
+    cfg = suite_config(size, base_seed=base_seed)
+    run_configs(cfg, {b.name: "POLICY" for b in cfg.bases})  # every run validated before any work
+    cache = cache or default_cache()
+    check_writable(cache, "--cache")
+    prepare_out(out, overwrite=overwrite)
+    ui = RichUI()
+    names = [run_name(b.name, r, n, s) for b in cfg.bases for r in cfg.rewards
+             for n in cfg.train_sizes for s in cfg.seeds]
+    run_console.print(f"prmlab rl-suite: size [bold]{size}[/], {len(names)} runs -> {out}")
+    with ui.progress:
+        ran = run_rl_suite(cfg, out, cache, ui)
+    rep = write_rl_suite_report(out, [out / RUNS / n for n in names])
+    for n in names:
+        from prmlab.reports.rl import write_rl_report
+
+        if (out / RUNS / n / "result.json").is_file():
+            write_rl_report(out / RUNS / n)
+    typer.echo(f"ran {len(ran)} of {len(names)} runs; wrote {rep}")
 
 
 def rl_command(

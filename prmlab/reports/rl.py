@@ -27,6 +27,13 @@ from prmlab.reports.rl_figures import RL_COLORS, Panel, Series, plot_passk, plot
 from prmlab.reports.tables import Table
 
 FIGURES = ("rl_reward.png", "rl_accuracy.png", "rl_passk.png")
+SUITE_FILE = "rl-suite.json"  # experiments/rl_suite.py's (imported there with torch: named here)
+
+
+def suite_runs(out: Path) -> list[Path]:
+    """The run folders of an RL suite folder, finished or not."""
+    runs = Path(out) / "runs"
+    return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
 
 
 def fmt(m: Metric | None) -> str:
