@@ -1,7 +1,7 @@
 """Policy-RL experiments: the pass@k gap and crossing worked out by hand, coverage, one-example
 duplication counts, the random reward's per-sample seeding in a run folder, pass@k recomputed
 from the saved samples, resuming a folder written before the one-example options, and the RL
-reports built from hand-made typed records."""
+reports and claims from hand-made records: tests/test_rl_reports.py."""
 
 from __future__ import annotations
 
@@ -14,10 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
-from prmlab.experiments.records import Metric  # noqa: E402
-from prmlab.experiments.rl_records import (Crossing, CurvePoint, FullEval, PassKCurve,  # noqa: E402
-                                           PassKGap, PolicyEval, RLResult, TrainSet,
-                                           read_eval_samples)
+from prmlab.experiments.rl_records import read_eval_samples  # noqa: E402
 from prmlab.metrics.passk import ProblemSamples, crossing_k, pass_at_k_gap  # noqa: E402
 
 
@@ -189,71 +186,3 @@ def test_old_folder_without_the_new_options_resumes(policy_ckpt, tmp_path, run_c
     assert code == 0, err
     code, _, err = run_cli("rl", "--policy", policy_ckpt, "--out", out, *args, "--set", "train_problems=1")
     assert code == 2 and "another config" in err
-
-
-# ---- reports from hand-made typed records -----------------------------------------------------
-
-def m(v, half=0.1):
-    return Metric(value=v, ci=[v - half, v + half], direction="higher", n=10, aggregation="mean")
-
-
-def curve(ks, vals):
-    return PassKCurve.model_validate({"temperature": 1.0, "ks": ks, "n_min": ks[-1], "n_problems": 10,
-                                      "pass@k": {str(k): m(v) for k, v in zip(ks, vals)},
-                                      "coverage": m(vals[-1]), "distinct_answers": m(3.0)})
-
-
-def record(label, reward, seed, before_acc, after_acc, before_pk, after_pk, n_train=1) -> RLResult:
-    ks = [1, 2, 4]
-    gaps = [a - b for a, b in zip(after_pk, before_pk)]
-    return RLResult(
-        reward=reward, seed=seed, policy="pol", base="base", label=label, steps=2, resumed_from=0,
-        train=TrainSet(rule="the first 1 of stream rl.train", problems=["p"] * n_train, candidates=8),
-        curve=[CurvePoint(step=s, reward_mean=0.1 * s, reward_std=0.0, train_accuracy=0.1 * s,
-                          groups_all_equal=0, loss=0.0, completion_tokens=10) for s in (1, 2)],
-        evals=[PolicyEval(step=0, train_greedy_accuracy=m(0.0), test_greedy_accuracy=m(before_acc)),
-               PolicyEval(step=2, train_greedy_accuracy=m(1.0), test_greedy_accuracy=m(after_acc))],
-        before=FullEval(step=0, train_greedy_accuracy=m(0.0), test_greedy_accuracy=m(before_acc),
-                        test_sampled=curve(ks, before_pk)),
-        after=FullEval(step=2, train_greedy_accuracy=m(1.0), test_greedy_accuracy=m(after_acc),
-                       test_sampled=curve(ks, after_pk)),
-        pass_at_k_gap=PassKGap(ks=ks, n_problems=10, gap={str(k): m(g) for k, g in zip(ks, gaps)},
-                               coverage_gap=m(gaps[-1]),
-                               crossing=Crossing(k=crossing_k(ks, gaps), rule="r", ks=ks,
-                                                 share_crossing=0.9, ci=[2, None], n_resamples=100)),
-        train_saturated_at=2, train_seconds_this_run=1.0, seconds=2.0, steps_per_s=2.0,
-        samples_per_s=8.0)
-
-
-def _write(folder, r: RLResult):
-    folder.mkdir(parents=True)
-    (folder / "result.json").write_text(r.model_dump_json(by_alias=True))
-    return folder
-
-
-def test_single_run_report_from_a_hand_made_record(tmp_path):
-    from prmlab.reports.rl import write_rl_report
-
-    d = _write(tmp_path / "r", record("worked", "outcome", 0, 0.2, 0.5, [0.2, 0.4, 0.8], [0.5, 0.6, 0.7]))
-    md = write_rl_report(d).read_text()
-    assert "test greedy accuracy 0.200 [0.100, 0.300] → 0.500 [0.400, 0.600]" in md
-    assert "the curves cross at k = 4" in md  # gaps +0.3, +0.2, -0.1
-    assert "beyond the grid" in md and "rollouts all correct first at step 2" in md
-    assert "| pass@4, test (T=1) | ↑ | 0.800 [0.700, 0.900] | 0.700 [0.600, 0.800] |" in md
-    assert sorted(p.name for p in (d / "figures").iterdir()) == ["rl_accuracy.png", "rl_passk.png",
-                                                                 "rl_reward.png"]
-
-
-def test_suite_report_means_over_seeds_with_a_t_interval(tmp_path):
-    from prmlab.reports.rl import write_rl_suite_report
-
-    runs = [_write(tmp_path / "a0", record("worked", "outcome", 0, 0.2, 0.3, [0.2, 0.4, 0.8], [0.5, 0.6, 0.7])),
-            _write(tmp_path / "a1", record("worked", "outcome", 1, 0.2, 0.5, [0.2, 0.4, 0.8], [0.3, 0.5, 0.9])),
-            _write(tmp_path / "b0", record("no-worked", "random", 0, 0.1, 0.1, [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]))]
-    md = write_rl_suite_report(tmp_path / "suite", runs + [tmp_path / "missing"]).read_text()
-    # gains 0.1 and 0.3: mean 0.2, sd 0.1414, t_{0.975,1} = 12.706: half-width 12.706 x 0.1 = 1.2706
-    assert "| worked · outcome · N=1 | 2 | +0.200 [-1.071, +1.471] |" in md
-    # pass@4 gaps -0.1 and +0.1: mean 0 (half-width 12.706 x 0.1414 / sqrt 2 = 1.2706); crossings 4, none
-    assert "pass@4: +0.000 [-1.271, +1.271] | 4, — |" in md
-    assert "| no-worked · random · N=1 | 1 | +0.000 |" in md  # one seed: no interval
-    assert "3 finished run(s) of 4" in md and "missing" in md

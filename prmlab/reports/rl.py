@@ -21,7 +21,6 @@ from prmlab.atomic import write_text
 from prmlab.claims.stats import summarize
 from prmlab.experiments.records import Metric
 from prmlab.experiments.rl_records import RLResult, read_result
-from prmlab.reports.figures import HLine
 from prmlab.reports.render import Block, render_html, render_md
 from prmlab.reports.rl_figures import RL_COLORS, Panel, Series, plot_passk, plot_steps
 from prmlab.reports.tables import Table
@@ -228,4 +227,4 @@ def write_rl_suite_report(out: Path, run_folders: Sequence[Path]) -> Path:
     return _write_doc(out, blocks, figs)
 
 
-__all__ = ["FIGURES", "HLine", "arm_name", "fmt", "write_rl_report", "write_rl_suite_report"]
+__all__ = ["FIGURES", "arm_name", "fmt", "write_rl_report", "write_rl_suite_report"]
