@@ -83,7 +83,7 @@ WORKED = SuiteBase(name="worked", sets=[])
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": dict(preset="smoke", bases=[WORKED, NO_WORKED], rewards=["outcome", "random"],
                   train_sizes=[1, None], seeds=[0], sets=list(_SMOKE_RL)),
-    "quick": dict(preset="quick", bases=[WORKED, NO_WORKED], rewards=["outcome", "random", "incorrect"],
+    "quick": dict(preset="quick", bases=[WORKED, NO_WORKED], rewards=["outcome", "random"],
                   train_sizes=[1, 16, None], seeds=[0, 1], sets=list(_QUICK_RL)),
 }
 
