@@ -23,7 +23,8 @@ def plot_steps(panels: Sequence[Panel], path: str | os.PathLike, *, suptitle: st
             if not s.x or all(y is None for y in s.y):
                 continue
             y = [_nan(v) for v in s.y]
-            ax.plot(s.x, y, s.marker + "-", color=s.color, label=s.label, markersize=3)
+            line = ":" if s.marker == "." else "-"  # "." marks a per-step series (rollouts): dotted
+            ax.plot(s.x, y, s.marker + line, color=s.color, label=s.label, markersize=3)
             lo, hi = [_nan(v) for v in s.lo], [_nan(v) for v in s.hi]
             if lo and any(not math.isnan(v) for v in lo):
                 ax.fill_between(s.x, lo, hi, color=s.color, alpha=0.15, linewidth=0)
