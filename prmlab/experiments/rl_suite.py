@@ -25,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prmlab.atomic import write_json
 from prmlab.errors import InputError
@@ -118,9 +118,10 @@ def run_configs(cfg: RLSuiteConfig, policies: dict[str, str]) -> dict[str, RLRun
                     name = run_name(b.name, reward, n, seed)
                     try:
                         out[name] = RLRunConfig.model_validate(data)
-                    except ValueError as e:
-                        raise InputError(f"RL suite run {name}: {str(e).splitlines()[0]} "
-                                         f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else ''})") from None
+                    except ValidationError as e:
+                        err = e.errors()[0]
+                        raise InputError(f"RL suite run {name}: {err['msg']}",
+                                         field=".".join(map(str, err["loc"])) or None) from None
     return out
 
 
