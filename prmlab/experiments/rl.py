@@ -117,7 +117,7 @@ def pick_rule(cfg: RLRunConfig) -> str:
 def nearest_half(rates: list[float], n: int) -> list[int]:
     """Indices of the `n` rates nearest 1/2 (ties: earlier first), in index order.
 
-    >>> nearest_half([0.0, 0.25, 0.75, 0.5, 1.0], 2), nearest_half([0.0, 0.25, 0.75, 0.5, 1.0], 3)
+    >>> nearest_half([0.0, 0.25, 0.75, 0.5, 1.0], 1), nearest_half([0.0, 0.25, 0.75, 0.5, 1.0], 3)
     ([3], [1, 2, 3])
     >>> nearest_half([0.0, 0.0], 1)
     [0]
