@@ -110,6 +110,9 @@ _STREAMS = [
     Stream("rl.eval", "generator", "rl seed (x1_000_003) + pass", "experiments/rl.py",
            "sampled evaluation of the RL policy (pass k)", base=900_000, stride=1_000_003,
            in_run=False),
+    Stream("rl.pick", "generator", "rl seed (x1_000_003)", "experiments/rl.py",
+           "one-example RLVR's mid-pass-rate rule: the pre-RL policy's samples of each "
+           "candidate training problem", base=950_000, stride=1_000_003, in_run=False),
     Stream("judge.compute.check", "generator", "judge-compute seed (x1000) + check k",
            "judges/sampled_checks.py", "the k-th sampled check of every step (judge compute)",
            base=2_000_000, stride=1000, in_run=False),

@@ -36,7 +36,7 @@ def test_one_row_per_claim_from_real_cells(suite):
     data = json.loads((out / "claims.json").read_text())
     assert [c["id"] for c in data["claims"]] == [c.id for c in CLAIMS]
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["flagship-b0-s0", "no-worked-b0",
-                                                                "rl-judges-b0-s0"]
+                                                                "rl-b0-s0", "rl-judges-b0-s0"]
     plan = json.loads((out / "suite.json").read_text())["plan"]
     assert plan["size"]["name"] == "smoke" and plan["folders"][0]["sets"][-2:] == ["base.seed=0", "seeds=[0]"]
     no_worked = json.loads((out / "runs" / "no-worked-b0" / "config.json").read_text())["config"]
@@ -48,8 +48,9 @@ def test_one_row_per_claim_from_real_cells(suite):
         r = c["replicates"][0]
         assert (r["value"] is None) == bool(r["reason"]), c["id"]
         for i in r["inputs"]:
-            cell = json.loads((out / "runs" / i["folder"] / "cells" / i["cell"] / "cell.json").read_text())
-            assert _field(cell, i["field"]) == i["value"], (c["id"], i)
+            rl = out / "runs" / i["folder"] / "runs" / i["cell"] / "result.json"  # an RL suite's run
+            f = rl if rl.is_file() else out / "runs" / i["folder"] / "cells" / i["cell"] / "cell.json"
+            assert _field(json.loads(f.read_text()), i["field"]) == i["value"], (c["id"], i)
         assert c["verdict"] == "inconclusive"  # a single replicate never gives a verdict
     # every cell kind a claim reads was run
     cells = {p.parent.name for p in (out / "runs" / "flagship-b0-s0" / "cells").glob("*/cell.json")}

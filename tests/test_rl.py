@@ -124,7 +124,7 @@ def test_rl_cli_run_folder_and_resume(policy_ckpt, tmp_path, run_cli):
     assert "resuming after step 1" in err
     again = [json.loads(x) for x in (out / "curve.jsonl").read_text().splitlines()]
     assert [r["step"] for r in again] == [1, 2] and again[0] == step1
-    assert json.loads((out / "summary.json").read_text())["resumed_from"] == 1
+    assert json.loads((out / "result.json").read_text())["resumed_from"] == 1
 
 
 def test_rl_cli_bad_input(policy_ckpt, tmp_path, run_cli):

@@ -16,14 +16,17 @@ Level = Literal["seed", "base"]
 
 @dataclass(frozen=True)
 class Experiment:
-    """Flagship run folders a claim reads: the size's preset with `sets` on top, one folder per
-    (base, judge seed) (`level="seed"`) or per base with the size's first judge seed
-    (`level="base"`). Claims naming the same experiment share its folders."""
+    """Run folders a claim reads: flagship folders (`kind="flagship"`: the size's preset with
+    `sets` on top) or RL suite folders (`kind="rl"`: `experiments/rl_suite.py` at the size's
+    `rl_size`, `sets` unused), one folder per (base, seed) (`level="seed"`; for RL the seed is
+    the RL seed) or per base with the size's first seed (`level="base"`). Claims naming the same
+    experiment share its folders."""
 
     name: str
     level: Level
     sets: tuple[str, ...]
     why: str
+    kind: Literal["flagship", "rl"] = "flagship"
 
     def folder(self, base: int, seed: int) -> str:
         return f"{self.name}-b{base}-s{seed}" if self.level == "seed" else f"{self.name}-b{base}"

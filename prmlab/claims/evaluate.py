@@ -19,7 +19,7 @@ def read_folders(plan: SuitePlan, out: Path) -> dict[str, Folder]:
     planned is refused: the claims' rules were written for the planned experiment."""
     folders = {}
     for fp in plan.folders:
-        f = read_folder(out / RUNS / fp.name, fp.name, fp.experiment, fp.base, fp.seed)
+        f = read_folder(out / RUNS / fp.name, fp.name, fp.experiment, fp.base, fp.seed, fp.kind)
         if f.config is not None and f.config != fp.config:
             raise InputError("this run folder holds another config than the claim suite planned "
                              f"for {fp.name}", path=str(out / RUNS / fp.name / "config.json"))
@@ -46,8 +46,9 @@ def evaluate_claim(claim: Claim, plan: SuitePlan, folders: dict[str, Folder]) ->
             mine, absent = {}, []
             for e in claim.experiments:
                 fp = _folder_plan(plan, e, b, s)
-                if fp is None:
-                    raise ValueError(f"claim {claim.id}: no planned folder of {e.name} for base {b}")
+                if fp is None:  # a plan pinned before this claim was registered
+                    absent.append(f"{e.name} (not in this suite's plan: run the suite again to add it)")
+                    continue
                 f = folders[fp.name]
                 links[fp.name] = _link(fp, f)
                 mine[e.name] = f

@@ -4,7 +4,8 @@ its `CLAIM`, and one line here."""
 from __future__ import annotations
 
 from prmlab.claims import (judge_compute, label_efficiency, labels_from_outcomes, latent_skill,
-                           reasoning_not_format, rl_judge, worked_checks)
+                           one_example, passk_not_wider, reasoning_not_format, rl_judge,
+                           spurious_rewards, worked_checks)
 from prmlab.claims.claim import Claim
 
 CLAIMS: tuple[Claim, ...] = (
@@ -15,4 +16,7 @@ CLAIMS: tuple[Claim, ...] = (
     worked_checks.CLAIM,
     labels_from_outcomes.CLAIM,
     rl_judge.CLAIM,
+    one_example.CLAIM,
+    spurious_rewards.CLAIM,
+    passk_not_wider.CLAIM,
 )

@@ -36,6 +36,7 @@ class Size(BaseModel):
     seeds: list[int]
     note: str
     sets: tuple[str, ...] = ()  # --set overrides on every folder of this size (before the experiment's)
+    rl_size: str = "quick"  # the RL suite size (experiments/rl_suite.py) of its RL experiments
 
 
 SIZES: dict[str, Size] = {
@@ -54,7 +55,7 @@ SIZES: dict[str, Size] = {
     "smoke": Size(name="smoke", preset="smoke", bases=[0], seeds=[0], note=(
         "smoke: the tests' tiny preset; its numbers mean nothing."), sets=(
         "formats=[discriminative,generative,direct]", "baselines=[]", "bon.enabled=false",
-        "label_free.formats=[generative]", "tts.ks=[1,8]")),
+        "label_free.formats=[generative]", "tts.ks=[1,8]"), rl_size="smoke"),
 }
 
 
@@ -65,7 +66,8 @@ class FolderPlan(BaseModel):
     base: int
     seed: int | None  # None: a per-base experiment (run with the size's first judge seed)
     sets: list[str]
-    config: dict[str, Any]  # the resolved RunConfig dump, as the folder's config.json holds it
+    config: dict[str, Any]  # the resolved RunConfig dump (RL: RLSuiteConfig), as the folder holds it
+    kind: str = "flagship"  # "rl": an RL suite folder (experiments/rl_suite.py)
 
 
 class SuitePlan(BaseModel):
@@ -104,6 +106,14 @@ def plan_suite(size: str, claims: Sequence[Claim]) -> SuitePlan:
     for e in experiments_of(claims):
         for b in s.bases:
             for seed in (s.seeds if e.level == "seed" else [None]):
+                if e.kind == "rl":
+                    from prmlab.experiments.rl_suite import suite_config
+
+                    one = s.seeds[0] if seed is None else seed
+                    folders.append(FolderPlan(
+                        name=e.folder(b, one), experiment=e.name, base=b, seed=seed, sets=[],
+                        kind="rl", config=suite_config(s.rl_size, base_seed=b, seeds=[one]).model_dump(mode="json")))
+                    continue
                 # one base per folder: `base_seeds=null` undoes a preset's base axis (full has
                 # one), so a folder is one base's run and each resumes on its own
                 sets = [*s.sets, *e.sets, "base_seeds=null", f"base.seed={b}",
@@ -129,20 +139,21 @@ def load_plan(out: Path) -> SuitePlan | None:
 
 
 def extends(old: SuitePlan, new: SuitePlan) -> bool:
-    """`new` is `old` with more folders after its own (a claim registered since it was pinned,
-    naming a new experiment): the same size, and every pinned folder unchanged, in order."""
-    o, n = old.model_dump(mode="json"), new.model_dump(mode="json")
-    return (o["size"] == n["size"] and len(n["folders"]) > len(o["folders"])
-            and n["folders"][: len(o["folders"])] == o["folders"])
+    """Is `new` the pinned plan `old` with folders added (claims registered since), every
+    folder `old` planned unchanged?"""
+    have = {f.name: f.model_dump(mode="json") for f in new.folders}
+    return (old.size.model_dump(mode="json") == new.size.model_dump(mode="json")
+            and all(have.get(f.name) == f.model_dump(mode="json") for f in old.folders))
 
 
 def pin_plan(plan: SuitePlan, out: Path) -> None:
-    """Write OUT/suite.json, or check that the one there is this plan (or one it extends: the
-    pinned folders resume, the new ones run after them, and suite.json is re-pinned)."""
+    """Write OUT/suite.json, or check that the one there is this plan. A plan that only adds
+    folders to the pinned one (a claim registered since) is pinned in its place: the folders
+    already run keep their configs, so their cells stay valid."""
     from prmlab.provenance import provenance
 
     old = load_plan(out)
-    if old is None or extends(old, plan):
+    if old is None or (old.model_dump(mode="json") != plan.model_dump(mode="json") and extends(old, plan)):
         write_json(out / PLAN_FILE, {"plan": plan.model_dump(mode="json"), **provenance()})
     elif old.model_dump(mode="json") != plan.model_dump(mode="json"):
         raise InputError(f"this folder holds a claim suite of another size or plan "
@@ -161,6 +172,13 @@ def run_suite(plan: SuitePlan, out: Path, cache: Path | None = None, ui: Any = N
     ran = []
     for i, f in enumerate(plan.folders):
         ui.log(f"claims: run folder {i + 1}/{len(plan.folders)}: {RUNS}/{f.name} ({f.experiment})")
-        if run_sweep(RunConfig.model_validate(f.config), out / RUNS / f.name, cache, ui=ui):
+        if f.kind == "rl":
+            from prmlab.experiments.artifacts import default_cache
+            from prmlab.experiments.rl_suite import RLSuiteConfig, run_rl_suite
+
+            if run_rl_suite(RLSuiteConfig.model_validate(f.config), out / RUNS / f.name,
+                            cache or default_cache(), ui):
+                ran.append(f.name)
+        elif run_sweep(RunConfig.model_validate(f.config), out / RUNS / f.name, cache, ui=ui):
             ran.append(f.name)
     return ran

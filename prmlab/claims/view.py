@@ -14,7 +14,10 @@ from typing import Any, Callable
 from prmlab.claims.schema import Input
 from prmlab.experiments.records import (CELL_KINDS, GOLD, JudgeCell, TTSCell,
                                         ZeroLabelCell, read_artifacts, record_from_dict)
+from prmlab.experiments.rl_records import RESULT_FILE, RLResult, read_result
 from prmlab.strict import read_json
+
+RL_SUITE_FILE = "rl-suite.json"  # experiments/rl_suite.py's (that module loads torch)
 
 
 @dataclass
@@ -35,10 +38,29 @@ class Folder:
         return bool(self.records)
 
 
-def read_folder(path: Path, name: str, experiment: str, base: int, seed: int | None) -> Folder:
-    """The folder's config and every finished cell of a known kind; an absent folder is empty.
-    A cell.json that does not match its schema is an InputError naming it."""
+def read_rl_folder(f: Folder) -> Folder:
+    """An RL suite folder: its config (rl-suite.json) and every finished run's `RLResult`,
+    keyed by run name (`runs/<run>/result.json`)."""
+    cfg = f.path / RL_SUITE_FILE
+    if not cfg.is_file():
+        return f
+    raw = read_json(cfg)
+    f.config = raw.get("config") if isinstance(raw, dict) else None
+    runs = f.path / "runs"
+    for d in sorted(runs.iterdir()) if runs.is_dir() else ():
+        if (d / RESULT_FILE).is_file():
+            f.records[d.name] = read_result(d)
+    return f
+
+
+def read_folder(path: Path, name: str, experiment: str, base: int, seed: int | None,
+                kind: str = "flagship") -> Folder:
+    """The folder's config and every finished cell of a known kind (RL: every finished run);
+    an absent folder is empty. A cell.json that does not match its schema is an InputError
+    naming it."""
     f = Folder(name, experiment, base, seed, path)
+    if kind == "rl":
+        return read_rl_folder(f)
     cfg = path / "config.json"
     if not cfg.is_file():
         return f
@@ -130,3 +152,13 @@ class ReplicateView:
 
     def tts(self, experiment: str) -> Ref | None:
         return next(iter(self._find(experiment, lambda r: isinstance(r, TTSCell), True)), None)
+
+    def rl_run(self, experiment: str, label: str, reward: str, one_example: int | None) -> Ref | None:
+        """The RL run of this replicate's RL seed on base arm `label` with `reward`, trained on
+        `one_example` problems (None: on all of its candidates). Its `cell` is the run's name;
+        its fields are those of `runs/<cell>/result.json`."""
+        def keep(r) -> bool:
+            n = len(r.train.problems)
+            return (isinstance(r, RLResult) and r.label == label and r.reward == reward
+                    and (n == r.train.candidates if one_example is None else n == one_example))
+        return next(iter(sorted(self._find(experiment, keep, per_seed=True), key=lambda x: x.cell)), None)

@@ -57,8 +57,13 @@ def claims_command(
                       f"{len(plan.folders)} run folders -> {folder}")
         with ui.progress:
             run_suite(plan, folder, cache, ui=ui)
+        from prmlab.reports.rl import suite_runs, write_rl_suite_report
+
         for f in plan.folders:
-            build_report(folder / "runs" / f.name)
+            if f.kind == "rl":  # an RL suite folder: its own report
+                write_rl_suite_report(folder / "runs" / f.name, suite_runs(folder / "runs" / f.name))
+            else:
+                build_report(folder / "runs" / f.name)
     res = build_claims(folder, CLAIMS, plan)
     for c in res.claims:
         typer.echo(f"{c.verdict:<13} {c.title}: {fmt_effect(c.summary)}")

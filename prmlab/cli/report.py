@@ -14,8 +14,22 @@ def register(app: typer.Typer) -> None:
 
 
 def report_command(
-    out: Path = typer.Argument(..., help="A run folder written by `prmlab run`."),
+    out: Path = typer.Argument(..., help="A run folder written by `prmlab run` or `prmlab rl`."),
 ) -> None:
+    if (out / "result.json").is_file():  # a `prmlab rl` run folder (its typed RLResult)
+        from prmlab.reports.rl import write_rl_report
+
+        typer.echo(f"wrote {write_rl_report(out)} from {out / 'result.json'}")
+        return
+    if (out / "rl-suite.json").is_file():  # a `prmlab rl-suite` folder
+        from prmlab.reports.rl import suite_runs, write_rl_report, write_rl_suite_report
+
+        runs = suite_runs(out)
+        for r in runs:
+            if (r / "result.json").is_file():
+                write_rl_report(r)
+        typer.echo(f"wrote {write_rl_suite_report(out, runs)} from {len(runs)} run folders")
+        return
     from prmlab.reports.report import build_report
 
     res = build_report(out)  # InputError (no config.json, no finished cell) -> exit 2 in main

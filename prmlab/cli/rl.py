@@ -3,14 +3,17 @@
     prmlab rl --policy CKPT --out runs/rl [--reward outcome] [--set rl.steps=40 --set rl.beta=0.04]
 
 Rewards: outcome, process (--set reward.judge=JUDGE_CKPT, reward.agg=min|product|last),
-outcome+process, random (reward.p), incorrect, format, majority. Rerunning the same command
-resumes an interrupted run.
+outcome+process, random (reward.p), incorrect, format, majority. One-example RLVR:
+--set train_problems=1 [--set train_pick=mid-pass-rate --set eval_every=5]. pass@k up to k = n:
+--set eval_samples=1024. Rerunning the same command resumes an interrupted run; the run folder's
+report.md is rebuilt by `prmlab report OUT`.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -22,6 +25,44 @@ def register(app: typer.Typer) -> None:
     app.command("rl", help="GRPO on the policy with an outcome, process or control reward; "
                            "run folder with the reward curve, samples and before/after "
                            "accuracy.")(rl_command)
+    app.command("rl-suite", help="Seeds x rewards x training-set sizes x bases of RL runs, and "
+                                 "one report over them.")(rl_suite_command)
+
+
+def rl_suite_command(
+    out: Path = typer.Option(..., "--out", help="Suite folder (rerun the same command to resume)."),
+    size: str = typer.Option("quick", "--size", help="smoke | quick"),
+    base_seed: int = typer.Option(0, "--base-seed", help="base.seed of every base."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Artifact cache (default "
+                                         "$PRMLAB_CACHE or ~/.cache/prmlab)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out prmlab "
+                                   "did not create."),
+) -> None:
+    """Run (or resume) an RL suite and write OUT/report.md over its runs."""
+    from prmlab.cli.run import RichUI, console as run_console
+    from prmlab.experiments.artifacts import default_cache
+    from prmlab.experiments.rl_suite import RUNS, run_configs, run_name, run_rl_suite, suite_config
+    from prmlab.outdir import check_writable, prepare_out
+    from prmlab.reports.rl import write_rl_suite_report
+
+    cfg = suite_config(size, base_seed=base_seed)
+    run_configs(cfg, {b.name: "POLICY" for b in cfg.bases})  # every run validated before any work
+    cache = cache or default_cache()
+    check_writable(cache, "--cache")
+    prepare_out(out, overwrite=overwrite)
+    ui = RichUI()
+    names = [run_name(b.name, r, n, s) for b in cfg.bases for r in cfg.rewards
+             for n in cfg.train_sizes for s in cfg.seeds]
+    run_console.print(f"prmlab rl-suite: size [bold]{size}[/], {len(names)} runs -> {out}")
+    with ui.progress:
+        ran = run_rl_suite(cfg, out, cache, ui)
+    rep = write_rl_suite_report(out, [out / RUNS / n for n in names])
+    for n in names:
+        from prmlab.reports.rl import write_rl_report
+
+        if (out / RUNS / n / "result.json").is_file():
+            write_rl_report(out / RUNS / n)
+    typer.echo(f"ran {len(ran)} of {len(names)} runs; wrote {rep}")
 
 
 def rl_command(
@@ -62,15 +103,24 @@ def rl_command(
     set_stage("RL on the policy")
     prog, update = _bar(f"GRPO ({cfg.reward.name})")
     with prog:
-        summary = run_rl(cfg, out, log=console.print, progress=update)
+        res = run_rl(cfg, out, log=console.print, progress=update)
+    from prmlab.reports.rl import write_rl_report
+
+    rep = write_rl_report(out)
     for key in ("train_greedy_accuracy", "test_greedy_accuracy"):
-        b, a = summary[f"{key}_before"], summary[f"{key}_after"]
-        console.print(f"{key}: {_fmt(b)} -> {_fmt(a)}")
-    console.print(f"test pass@1 (sampled): {_fmt(summary['test_pass@1_before'])} -> "
-                  f"{_fmt(summary['test_pass@1_after'])}")
-    console.print(f"{summary['steps_per_s']:.3f} steps/s, {summary['samples_per_s']:.1f} samples/s; "
-                  f"wrote {out}")
-    print(json.dumps({k: summary[k] for k in ("steps", "reward", "reward_first", "reward_last")}))
+        b, a = getattr(res.before, key), getattr(res.after, key)
+        console.print(f"{key}: {_fmt(b.model_dump())} -> {_fmt(a.model_dump())}")
+    k1 = res.before.test_sampled.pass_at_k["1"], res.after.test_sampled.pass_at_k["1"]
+    console.print(f"test pass@1 (sampled): {_fmt(k1[0].model_dump())} -> {_fmt(k1[1].model_dump())}")
+    kmax = str(res.pass_at_k_gap.ks[-1])
+    cross = res.pass_at_k_gap.crossing
+    console.print(f"test pass@{kmax} gap (after - before): {_fmt(res.pass_at_k_gap.gap[kmax].model_dump())}; "
+                  f"curves cross at k = {cross.k if cross.k is not None else 'none on the grid'}")
+    console.print(f"{res.steps_per_s:.3f} steps/s, {res.samples_per_s:.1f} samples/s; wrote {out} "
+                  f"and {rep.name}")
+    print(json.dumps({"steps": res.steps, "reward": res.reward,
+                      "reward_first": res.curve[0].reward_mean if res.curve else None,
+                      "reward_last": res.curve[-1].reward_mean if res.curve else None}))
 
 
 def _bar(desc: str):

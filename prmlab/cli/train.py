@@ -185,7 +185,7 @@ def train_judge_cmd(
     with prog:
         info = train_judge(cfg, init, pool, dev_records, out, log=console.print, progress=update)
     if info.get("rl"):  # trained by RL: its reward curve drawn beside it
-        from prmlab.reports.rl_figures import judge_curve_figure
+        from prmlab.reports.judge_rl_figures import judge_curve_figure
 
         console.print(f"reward curve: {judge_curve_figure(out)} (rows: {out / 'rl_curve.jsonl'})")
     console.print(f"{fmt} judge saved to {out}: {info['budget_solutions']} solutions, "

@@ -81,3 +81,90 @@ def pass_at_k_curve(problems: Sequence[ProblemSamples], ks: Sequence[int] | None
                                         aggregation="mean over problems of distinct final "
                                                     "answers among the samples (higher: more "
                                                     "diverse, not better)", **kw)}
+
+
+def crossing_k(ks: Sequence[int], gap: Sequence[float], tol: float = 1e-12) -> int | None:
+    """Where two pass@k curves cross: the first k of the grid at which the gap (after − before)
+    has the opposite sign of its sign at the grid's first k. None: no crossing on the grid, or
+    a gap of 0 (within `tol`) at the first k (nothing to cross from). A gap of 0 later is a
+    touch, not a crossing.
+
+    >>> crossing_k([1, 2, 4, 8], [0.10, 0.02, 0.0, -0.05])
+    8
+    >>> crossing_k([1, 2, 4], [-0.1, -0.2, 0.3]), crossing_k([1, 2], [0.1, 0.2]), crossing_k([1, 2], [0.0, -0.1])
+    (4, None, None)
+    """
+    if len(ks) != len(gap) or not ks:
+        raise ValueError("need one gap per k, and at least one k")
+    s0 = np.sign(gap[0]) if abs(gap[0]) > tol else 0.0
+    if s0 == 0:
+        return None
+    for k, g in zip(ks, gap):
+        if abs(g) > tol and np.sign(g) == -s0:
+            return int(k)
+    return None
+
+
+def pass_at_k_gap(before: Sequence[ProblemSamples], after: Sequence[ProblemSamples],
+                  ks: Sequence[int] | None = None, *, n_resamples: int = DEFAULT_RESAMPLES,
+                  seed: int = 0, confidence: float = 0.95) -> dict[str, Any]:
+    """pass@k of `after` minus `before` on the same problems (paired by `problem_id`), per k,
+    the coverage gap, and where the curves cross (`crossing_k`), each with a bootstrap over
+    problems: one resample draws problems with replacement and keeps both policies' samples of
+    a drawn problem together, so the per-k gaps and the crossing of one resample come from the
+    same draw.
+
+    The crossing's interval is the percentile interval of the resampled crossing k, a resample
+    without a crossing counting as beyond the grid: an end beyond the grid is `None` (reported
+    as "no crossing up to k_max"); `share_crossing` is the share of resamples that cross.
+
+    One problem, before 1 of 4 correct, after 2 of 4: pass@1 gap 2/4 − 1/4 = 0.25, pass@4
+    gap 1 − 1 = 0. Two problems where RL sharpens one and loses the other:
+    before (2/4, 2/4) and after (4/4, 0/4): pass@1 gap (1 + 0)/2 − 0.5 = 0; pass@2 gap
+    (1 + 0)/2 − (1 − C(2,2)/C(4,2)) = 0.5 − 5/6 = −1/3.
+
+    >>> b = [ProblemSamples("a", ["1"] * 4, [True, True, False, False]),
+    ...      ProblemSamples("b", ["1"] * 4, [True, True, False, False])]
+    >>> a = [ProblemSamples("a", ["1"] * 4, [True] * 4), ProblemSamples("b", ["1"] * 4, [False] * 4)]
+    >>> g = pass_at_k_gap(b, a, n_resamples=20)
+    >>> [round(g["gap"][k]["value"], 4) for k in ("1", "2", "4")], g["crossing"]["k"]
+    ([0.0, -0.3333, -0.5], None)
+    """
+    ids_b = [p.problem_id for p in before]
+    ids_a = {p.problem_id: p for p in after}
+    if sorted(ids_b) != sorted(ids_a) or len(set(ids_b)) != len(ids_b):
+        raise ValueError("pass@k gaps need the same problems (unique ids) before and after")
+    pairs = [(p, ids_a[p.problem_id]) for p in before]
+    ks = ks_within([x for pair in pairs for x in pair], ks)
+    kw = dict(n=len(pairs), n_resamples=n_resamples, seed=seed, confidence=confidence)
+    clusters = [p.problem_id for p, _ in pairs]
+    diff = np.array([[pass_at_k(a.n, sum(a.correct), k) - pass_at_k(b.n, sum(b.correct), k)
+                      for k in ks] for b, a in pairs])  # (P, K)
+    gap = {str(k): with_ci(weighted_mean(diff[:, j]), clusters, direction=HIGHER,
+                           aggregation="mean over problems of pass@k(after) − pass@k(before) "
+                                       "(unbiased estimates, paired by problem)", **kw)
+           for j, k in enumerate(ks)}
+    cov = np.array([float(any(a.correct)) - float(any(b.correct)) for b, a in pairs])
+    point = crossing_k(ks, [float(x) for x in diff.mean(axis=0)])
+    crossing: dict[str, Any] = {"k": point, "rule": "first k of the grid where pass@k(after) − "
+                                "pass@k(before) has the opposite sign of its sign at the first k",
+                                "ks": list(ks), "share_crossing": None, "ci": None,
+                                "n_resamples": 0}
+    if n_resamples > 0:
+        # the same draws as with_ci's (cluster_bootstrap: one rng of `seed`, problems drawn C of C)
+        rng = np.random.default_rng(seed)
+        c = len(pairs)
+        found = np.empty(n_resamples)
+        for b_ in range(n_resamples):
+            w = np.bincount(rng.integers(0, c, c), minlength=c).astype(np.float64)
+            k_b = crossing_k(ks, list(w @ diff / w.sum()))
+            found[b_] = np.inf if k_b is None else k_b
+        alpha = (1.0 - confidence) / 2.0
+        lo, hi = (float(x) for x in np.quantile(found, [alpha, 1.0 - alpha], method="lower"))
+        crossing.update(share_crossing=float(np.isfinite(found).mean()), n_resamples=n_resamples,
+                        ci=[None if np.isinf(lo) else int(lo), None if np.isinf(hi) else int(hi)])
+    return {"ks": list(ks), "n_problems": len(pairs), "gap": gap,
+            "coverage_gap": with_ci(weighted_mean(cov), clusters, direction=HIGHER,
+                                    aggregation="share of problems covered after − before "
+                                                "(gold answer among all samples)", **kw),
+            "crossing": crossing}

@@ -10,7 +10,7 @@ from prmlab.reports import figures as F
 from prmlab.reports.flagship_tables import _judge_order, _sorted_k, bon_dicts, tts_by_k
 from prmlab.reports.headline import GEN
 from prmlab.reports.load import EVAL_SETS
-from prmlab.reports.rl_figures import FIGURE as RL_FIGURE, rl_figure
+from prmlab.reports.judge_rl_figures import FIGURE as RL_FIGURE, rl_figure
 from prmlab.reports.summary import SET_TITLES, Summary
 
 FIGURE_NAMES = ("f1_vs_budget.png", "f1_vs_budget_by_base.png", "acc_vs_budget.png",
