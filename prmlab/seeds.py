@@ -113,6 +113,12 @@ _STREAMS = [
     Stream("rl.pick", "generator", "rl seed (x1_000_003)", "experiments/rl.py",
            "one-example RLVR's mid-pass-rate rule: the pre-RL policy's samples of each "
            "candidate training problem", base=950_000, stride=1_000_003, in_run=False),
+    Stream("pcl.segment", "generator", "rl seed (x1_000_003) + step", "training/pcl.py",
+           "the self-evaluation segments PCL samples after step n's answers", base=610_000,
+           stride=1_000_003, in_run=False),
+    Stream("pcl.test", "generator", "rl seed (x1_000_003) + pass", "experiments/pcl.py",
+           "PCL's sampled test answers and their self-evaluations (pass 0: answers, 1: "
+           "segments)", base=930_000, stride=1_000_003, in_run=False),
     Stream("judge.compute.check", "generator", "judge-compute seed (x1000) + check k",
            "judges/sampled_checks.py", "the k-th sampled check of every step (judge compute)",
            base=2_000_000, stride=1000, in_run=False),

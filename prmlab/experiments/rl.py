@@ -240,7 +240,12 @@ def run_rl(cfg: RLRunConfig, out: Path, *, log: Callable[[str], None] = print,
 
         judge = load_judge(cfg.reward.judge)
     reward = build_reward(cfg.reward, ARITH, seed=cfg.rl.seed, judge=judge)
-    loop = GRPOLoop(model, codec, cfg.rl, reward)
+    if cfg.rl.backend == "trl":  # TRL's GRPOTrainer behind the same run() (training/trl_backend.py)
+        from prmlab.training.trl_backend import TRLLoop
+
+        loop = TRLLoop(model, codec, cfg.rl, reward)
+    else:
+        loop = GRPOLoop(model, codec, cfg.rl, reward)
     rows = _read_rows(out / "curve.jsonl", start) if state else []
     evals = _read_rows(out / "evals.jsonl", start) if state else []
     if state:

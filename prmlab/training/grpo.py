@@ -30,6 +30,7 @@ from typing import Literal, Sequence
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from prmlab.keys import DEFAULT_OFF
 from prmlab.seeds import check_config_seed
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
@@ -56,10 +57,18 @@ class RLConfig(BaseModel):
     beta: float = Field(0.0, ge=0, allow_inf_nan=False, description="weight of the k3 KL to the initial policy (0: no reference)")
     iterations: int = Field(1, ge=1, description="optimizer steps on each batch of samples (>1: the ratio leaves 1 and clipping acts)")
     seed: int = Field(0, description="seeds the problems' order, the sampling and the random rewards")
+    # Off by default and left out of dumps and keys while so: configs saved before it existed
+    # compare equal, and resume, as before.
+    backend: Literal["prmlab", "trl"] = Field(
+        "prmlab", exclude_if=lambda v: v == "prmlab", json_schema_extra=DEFAULT_OFF,
+        description="who runs the loop: prmlab's own (training/grpo_loop.py) or TRL's GRPOTrainer (training/trl_backend.py)")
 
     @model_validator(mode="after")
     def _seed(self) -> "RLConfig":
         check_config_seed(self.seed, "seed")
+        if self.backend == "trl" and self.iterations != 1:
+            raise ValueError("backend trl runs iterations = 1 only (TRL counts each reuse of a "
+                             "batch as a step of its own)")
         return self
 
 

@@ -49,6 +49,9 @@ class StepBatch:
     engine_logprobs: list[list[float]]
     rewards: list[float]
     advantages: torch.Tensor
+    train_mask: torch.Tensor | None = None
+    """(B, T) 0/1: which completion tokens the loss reads (None: all). PCL puts a token it
+    forced, not sampled, into the completion and masks it out here."""
 
 
 AdvantageFn = Callable[[StepBatch, RLConfig], torch.Tensor]
@@ -167,6 +170,8 @@ class GRPOLoop:
         for it in range(cfg.iterations):
             logp, mask = completion_logprobs(self.model, batch.prompt_ids, batch.completion_ids,
                                              self.codec.pad_id)
+            if batch.train_mask is not None:
+                mask = mask * batch.train_mask[:, :mask.shape[1]].to(mask.device)
             if it == 0:
                 n = mask.sum().clamp_min(1.0)
                 stats["engine_logprob_gap"] = float(((logp.detach() - engine).abs() * mask).sum() / n)
