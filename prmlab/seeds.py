@@ -110,6 +110,10 @@ _STREAMS = [
     Stream("rl.eval", "generator", "rl seed (x1_000_003) + pass", "experiments/rl.py",
            "sampled evaluation of the RL policy (pass k)", base=900_000, stride=1_000_003,
            in_run=False),
+    Stream("tree.sample", "generator", "rl seed (x10_000_019) + round (x100_000) + step",
+           "training/tree_loop.py", "Tree-GRPO at step n: round 0 samples the trees' first "
+           "chains, round r > 0 their r-th expansions", base=6_000_000, stride=10_000_019,
+           part_stride=100_000, in_run=False),
     Stream("judge.compute.check", "generator", "judge-compute seed (x1000) + check k",
            "judges/sampled_checks.py", "the k-th sampled check of every step (judge compute)",
            base=2_000_000, stride=1000, in_run=False),
@@ -139,6 +143,9 @@ _STREAMS = [
            prefix="thinkprm-split", in_run=False),
     Stream("rl.order", "random", "rl seed, step", "training/grpo_loop.py",
            "which training problems fill GRPO step n's batch", prefix="rlorder", in_run=False),
+    Stream("tree.expand", "random", "rl seed, step, slot, tree, round", "training/tree_loop.py",
+           "which step boundaries Tree-GRPO expands in a tree's round", prefix="treeexpand",
+           in_run=False),
     Stream("rl.reward.random", "random", "rl seed, step, slot, sample", "training/rewards.py",
            "the random control reward: Bernoulli(p) per sample", prefix="rlrandom", in_run=False),
 ]
