@@ -67,6 +67,9 @@ def _register() -> None:
     from prmlab.cli import rl as rl_cli
 
     rl_cli.register(app)  # `rl`: GRPO on the policy
+    from prmlab.cli import tree_rl as tree_rl_cli
+
+    tree_rl_cli.register(app)  # `tree-grpo`: Tree-GRPO vs chain GRPO at matched tokens
     from prmlab.cli import judge_compute as judge_compute_cli
 
     judge_compute_cli.register(app)  # `judge-compute`, `chunk-reset`: test-time judge compute
