@@ -99,6 +99,9 @@ def test_trees_from_a_scripted_generator(codec, tiny_model):
     # the longest budget (7 - the smallest offset) and each sample is cut to its own
     offsets = [x.offset for pt in tb.trees for x in pt.leaves if x.parent is not None]
     assert gen.calls[1][1] == 7 - min(offsets)
+    # the engine sampled 4 x 7 chains and 8 expansions at that longest budget, cut afterwards
+    assert tb.engine_tokens == 4 * 7 + 8 * (7 - min(offsets))
+    assert tb.engine_tokens >= tb.generated_tokens
     prompts = gen.calls[1][0]
     base = codec.policy_prompt(P)
     assert sorted(len(p) - len(base) for p in prompts) == sorted(offsets)

@@ -19,7 +19,10 @@ offset); a point already branched from may be drawn again (one more sibling).
 
 Token accounting (`TreeBatch.generated_tokens`): the tokens the engine sampled and kept for the
 trees — each chain once, each expansion's new tokens once; shared prefixes are not counted
-again. The update trains on every leaf's full completion (`trained_tokens` >= generated).
+again (the budget matched against chain GRPO). `engine_tokens` adds the tokens sampled past a
+branch's own budget and cut (the price of one call per round; a token budget is what a server
+charges for what it returns, so the match uses the kept ones). The update trains on every leaf's
+full completion (`trained_tokens` >= generated).
 Nothing here writes files: `on_step(step, row, batch)` receives each finished step.
 """
 
@@ -60,6 +63,7 @@ class TreeBatch:
 
     trees: list[PromptTrees]
     batch: StepBatch
+    engine_tokens: int = 0  # sampled by the engine, cut-off tokens included (its cost)
 
     @property
     def generated_tokens(self) -> int:
@@ -124,18 +128,21 @@ class TreeGRPO:
         self.cfg, self.tree, self.codec, self.task, self.reward = cfg, tree, codec, task, reward
         self.loop = GRPOLoop(model, codec, cfg, reward, generator=generator, batch_size=batch_size)
         self.model, self.generator = model, self.loop.generator
+        self.engine_tokens = 0  # every token the engine sampled, the ones cut off included
 
     def _generate(self, prompts: list[list[int]], budgets: list[int], step: int, rnd: int):
         out = self.generator.generate(prompts, max_new_tokens=max(budgets),
                                       temperature=self.cfg.temperature,
                                       stop_ids=[self.codec.eos_id], logprobs=True,
                                       seed=seeds.seed("tree.sample", self.cfg.seed, index=step, part=rnd))
+        self.engine_tokens += sum(len(s.ids) for s in out)
         return [(list(s.ids[:b]), list(s.logprobs or [])[:b]) for s, b in zip(out, budgets)]
 
     def sample(self, problems: Sequence[str], step: int) -> TreeBatch:
         """Grow and score step `step`'s trees (the model in eval mode, no gradients)."""
         cfg, tc, codec = self.cfg, self.tree, self.codec
         chosen = batch_problems(problems, cfg, step)
+        engine_before = self.engine_tokens
         self.model.eval()
         with torch.no_grad():
             prompts = [codec.policy_prompt(p) for p in chosen for _ in range(tc.m_trees)]
@@ -173,7 +180,7 @@ class TreeGRPO:
         rewards = [float(r) for r in self.reward(comps)]
         batch = StepBatch(comps, prompt_ids, ids, lps, rewards, torch.zeros(0))
         batch.advantages = self.advantages(trees, rewards)
-        return TreeBatch(trees, batch)
+        return TreeBatch(trees, batch, self.engine_tokens - engine_before)
 
     def advantages(self, trees: Sequence[PromptTrees], rewards: Sequence[float]) -> torch.Tensor:
         """(leaves, longest completion) per-token advantages, prompt by prompt."""
@@ -213,6 +220,7 @@ class TreeGRPO:
                    "trees_all_equal": sum(1 for x in flat if len(x) == 1),
                    "generated_tokens": tb.generated_tokens,
                    "root_chain_tokens": tb.root_chain_tokens,
+                   "engine_tokens": tb.engine_tokens,
                    "trained_tokens": sum(len(c) for c in tb.batch.completion_ids),
                    "sample_s": t1 - t0, "update_s": t2 - t1, **stats}
             rows.append(row)
