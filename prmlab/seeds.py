@@ -119,6 +119,10 @@ _STREAMS = [
     Stream("pcl.test", "generator", "rl seed (x1_000_003) + pass", "experiments/pcl.py",
            "PCL's sampled test answers and their self-evaluations (pass 0: answers, 1: "
            "segments)", base=930_000, stride=1_000_003, in_run=False),
+    Stream("tree.sample", "generator", "rl seed (x10_000_019) + round (x100_000) + step",
+           "training/tree_loop.py", "Tree-GRPO at step n: round 0 samples the trees' first "
+           "chains, round r > 0 their r-th expansions", base=6_000_000, stride=10_000_019,
+           part_stride=100_000, in_run=False),
     Stream("judge.compute.check", "generator", "judge-compute seed (x1000) + check k",
            "judges/sampled_checks.py", "the k-th sampled check of every step (judge compute)",
            base=2_000_000, stride=1000, in_run=False),
@@ -157,6 +161,9 @@ _STREAMS = [
     Stream("judge_rl.order", "random", "judge seed, step", "training/judge_rl.py",
            "which (prefix, step) prompts fill an RL-trained judge's step n (class-balanced)",
            prefix="judgerlorder"),
+    Stream("tree.expand", "random", "rl seed, step, slot, tree, round", "training/tree_loop.py",
+           "which step boundaries Tree-GRPO expands in a tree's round", prefix="treeexpand",
+           in_run=False),
     Stream("rl.reward.random", "random", "rl seed, step, slot, sample", "training/rewards.py",
            "the random control reward: Bernoulli(p) per sample", prefix="rlrandom", in_run=False),
 ]

@@ -70,6 +70,9 @@ def _register() -> None:
     from prmlab.cli import pcl as pcl_cli
 
     pcl_cli.register(app)  # `pcl`: Post-Completion Learning vs GRPO, self-evaluation as a judge
+    from prmlab.cli import tree_rl as tree_rl_cli
+
+    tree_rl_cli.register(app)  # `tree-grpo`: Tree-GRPO vs chain GRPO at matched tokens
     from prmlab.cli import judge_compute as judge_compute_cli
 
     judge_compute_cli.register(app)  # `judge-compute`, `chunk-reset`: test-time judge compute
