@@ -505,7 +505,10 @@ def test_a_signal_mid_write_leaves_nothing_half_written(tmp_path, sig, code, wor
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     p = subprocess.Popen([sys.executable, "-m", "prmlab.cli.main", "data", "generate", "--n",
                           "5000000", "--out", "big.jsonl"], cwd=tmp_path, env=env,
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                         # a test run started in the background inherits SIGINT ignored, and
+                         # Python then keeps it ignored: give the child the default disposition
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     while not glob.glob(str(tmp_path / ".big.jsonl.*.tmp")) and time.time() - t0 < 120:
         time.sleep(0.05)
