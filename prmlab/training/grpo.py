@@ -61,7 +61,7 @@ class RLConfig(BaseModel):
     # compare equal, and resume, as before.
     backend: Literal["prmlab", "trl"] = Field(
         "prmlab", exclude_if=lambda v: v == "prmlab", json_schema_extra=DEFAULT_OFF,
-        description="who runs the loop: prmlab's own (training/grpo_loop.py) or TRL's GRPOTrainer (training/trl_backend.py)")
+        description="who runs the loop: prmlab's own (grpo_loop.py) or TRL's GRPOTrainer (trl_backend.py)")
 
     @model_validator(mode="after")
     def _seed(self) -> "RLConfig":
