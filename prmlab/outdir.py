@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import stat
+import threading
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
@@ -186,8 +187,32 @@ def _write_manifest(folder: Path, files: Iterable[str]) -> None:
         raise
 
 
-def _is_lock_file(st: os.stat_result) -> bool:
-    return stat.S_ISREG(st.st_mode) and st.st_size == 0  # prmlab's lock files are always empty
+LOCK_MARK = b"prmlab manifest lock\n"  # every lock file prmlab places holds exactly this
+
+
+def _is_lock_file(st: os.stat_result, content: bytes) -> bool:
+    """A lock file prmlab placed: a regular file holding only `LOCK_MARK`. prmlab links a lock
+    into place already written (`_place_lock`), so a file of the lock's name with other content,
+    an empty one included, is somebody else's and is never removed."""
+    return stat.S_ISREG(st.st_mode) and content == LOCK_MARK
+
+
+def _place_lock(lock: Path) -> None:
+    """Put a marked lock file at `lock` unless one is there: written under a private name, then
+    linked into place, so no process ever sees a lock file without its mark."""
+    tmp = lock.with_name(f"{lock.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        ident = identity(tmp)
+        os.write(fd, LOCK_MARK)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, lock)
+    except FileExistsError:
+        pass  # another process placed one first: lock that one
+    finally:
+        remove_own(tmp, ident)  # the private name only; the lock's name keeps the file
 
 
 def _refuse_lock(lock: Path):
@@ -197,10 +222,17 @@ def _refuse_lock(lock: Path):
 
 def _check_lock_name(folder: Path) -> None:
     """Refuse, before anything is written into `folder`, a file of the lock's name that prmlab
-    did not create (the lock is removed after use, so only an empty file can be prmlab's)."""
-    st = _lstat(folder / LOCK)
-    if st is not None and not _is_lock_file(st):
-        _refuse_lock(folder / LOCK)
+    did not create (see `_is_lock_file`)."""
+    lock = folder / LOCK
+    st = _lstat(lock)
+    if st is None:
+        return
+    try:
+        content = lock.read_bytes() if stat.S_ISREG(st.st_mode) else b""
+    except FileNotFoundError:  # its holder has just removed it: prmlab's
+        return
+    if not _is_lock_file(st, content):
+        _refuse_lock(lock)
 
 
 @contextlib.contextmanager
@@ -217,7 +249,11 @@ def _manifest_lock(folder: Path):
         return
     lock = folder / LOCK
     while True:
-        fd = os.open(lock, os.O_CREAT | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            fd = os.open(lock, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            _place_lock(lock)
+            continue
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX)
             held = os.fstat(fd)
@@ -228,16 +264,14 @@ def _manifest_lock(folder: Path):
         if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
             break
         os.close(fd)  # the holder before us removed this file: lock the new one
-    if not _is_lock_file(held):
+    if not _is_lock_file(held, os.pread(fd, len(LOCK_MARK) + 1, 0)):
         os.close(fd)
         _refuse_lock(lock)
     try:
         yield
     finally:
-        now = _lstat(lock)
-        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
-            with contextlib.suppress(OSError):
-                os.unlink(lock)  # the empty lock file this process holds, nothing else
+        with contextlib.suppress(OSError):  # the marked lock file this process holds, if still there
+            remove_own(lock, (held.st_dev, held.st_ino))
         os.close(fd)
 
 

@@ -53,3 +53,18 @@ def test_remove_listed_deletes_only_listed_regular_files(tmp_path):
     outdir._remove_listed(root, {"a/listed.txt", "b/listed.txt", "c/outside.txt"})
     assert sorted(os.listdir(root)) == ["a", "c"]  # b emptied and removed; a keeps the user's
     assert os.listdir(root / "a") == ["user.txt"] and outside.read_text() == "o"
+
+
+def test_the_manifest_lock_removes_only_the_marked_file_it_placed(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    with outdir._manifest_lock(folder):
+        assert (folder / outdir.LOCK).read_bytes() == outdir.LOCK_MARK
+    assert os.listdir(folder) == []  # its own lock and private name are gone
+    (folder / outdir.LOCK).write_bytes(b"")  # an empty file of the lock's name: not prmlab's
+    try:
+        with outdir._manifest_lock(folder):
+            raise AssertionError("a foreign file was taken as the lock")
+    except outdir.InputError as e:
+        assert "manifest lock name" in str(e)
+    assert (folder / outdir.LOCK).read_bytes() == b"" and os.listdir(folder) == [outdir.LOCK]
