@@ -33,8 +33,7 @@ def pcl_command(
 ) -> None:
     """Train both arms, evaluate them, and write metrics.json, report.md and pcl.png."""
     from prmlab.cli.rl import _bar, _fmt
-    from prmlab.cli.train import _set_value, _validated
-    from prmlab.errors import InputError
+    from prmlab.cli.train import _with_sets
     from prmlab.experiments.pcl import PCLRunConfig, run_pcl
     from prmlab.models.checkpoint import check_checkpoint
     from prmlab.outdir import prepare_out, set_stage
@@ -43,18 +42,7 @@ def pcl_command(
     data: dict = {"policy": str(policy)}
     if orm is not None:
         data["orm"] = str(orm)
-    for s in sets:
-        key, sep, raw = s.partition("=")
-        if not sep:
-            raise InputError(f"--set expects key=value, got {s!r}")
-        node = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise InputError(f"--set {key}: {p!r} is not a section of the config")
-        node[leaf] = _set_value(key, raw)
-    cfg = _validated(PCLRunConfig, data, "--set: " if sets else "")
+    cfg = _with_sets(PCLRunConfig, data, sets)
     check_checkpoint(policy)
     if orm is not None:
         check_checkpoint(orm)

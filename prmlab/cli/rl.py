@@ -76,25 +76,13 @@ def rl_command(
                                    "did not create (never replacing files it did not write)."),
 ) -> None:
     """Train the policy with GRPO and report accuracy before and after, with CIs."""
-    from prmlab.cli.train import _set_value, _validated
-    from prmlab.errors import InputError
+    from prmlab.cli.train import _with_sets
     from prmlab.experiments.rl import RLRunConfig, run_rl
     from prmlab.models.checkpoint import check_checkpoint
     from prmlab.outdir import prepare_out, set_stage
 
     data: dict = {"policy": str(policy), "reward": {"name": reward}}
-    for s in sets:
-        key, sep, raw = s.partition("=")
-        if not sep:
-            raise InputError(f"--set expects key=value, got {s!r}")
-        node = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise InputError(f"--set {key}: {p!r} is not a section of the config")
-        node[leaf] = _set_value(key, raw)
-    cfg = _validated(RLRunConfig, data, "--set: " if sets else "")
+    cfg = _with_sets(RLRunConfig, data, sets)
     check_checkpoint(policy)
     if cfg.reward.judge:
         check_checkpoint(cfg.reward.judge)

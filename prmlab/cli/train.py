@@ -54,6 +54,23 @@ def _overrides(cfg_cls, sets: list[str]):
     return _validated(cfg_cls, data, "--set: ")
 
 
+def _with_sets(cfg_cls, data: dict, sets: list[str]):
+    """`data` (a partial config: what the command's own options fill) with `key=value` overrides
+    (dotted keys, JSON values) merged in, creating sections as needed, then validated."""
+    for s in sets:
+        key, sep, raw = s.partition("=")
+        if not sep:
+            raise InputError(f"--set expects key=value, got {s!r}")
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise InputError(f"--set {key}: {p!r} is not a section of the config")
+        node[leaf] = _set_value(key, raw)
+    return _validated(cfg_cls, data, "--set: " if sets else "")
+
+
 def _set_value(key: str, raw: str):
     """A --set value: strict JSON when it parses as JSON at all, else the text itself; NaN,
     Infinity, huge integers and deep nesting are refused rather than passed on.

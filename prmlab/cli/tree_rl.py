@@ -33,26 +33,14 @@ def tree_grpo_command(
                                    "did not create (never replacing files it did not write)."),
 ) -> None:
     """Train Tree-GRPO and chain GRPO at matched tokens; write metrics with CIs and a figure."""
-    from prmlab.cli.train import _set_value, _validated
-    from prmlab.errors import InputError
+    from prmlab.cli.train import _with_sets
     from prmlab.experiments.tree_rl import TreeRunConfig, run_tree_rl
     from prmlab.models.checkpoint import check_checkpoint
     from prmlab.outdir import prepare_out, set_stage
     from prmlab.reports.tree_figures import plot_tree_vs_chain
 
     data: dict = {"policy": str(policy)}
-    for s in sets:
-        key, sep, raw = s.partition("=")
-        if not sep:
-            raise InputError(f"--set expects key=value, got {s!r}")
-        node = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise InputError(f"--set {key}: {p!r} is not a section of the config")
-        node[leaf] = _set_value(key, raw)
-    cfg = _validated(TreeRunConfig, data, "--set: " if sets else "")
+    cfg = _with_sets(TreeRunConfig, data, sets)
     check_checkpoint(policy)
     if cfg.reward.judge:
         check_checkpoint(cfg.reward.judge)

@@ -109,6 +109,24 @@ def _pad(rows: Sequence[Sequence[float]], t: int) -> torch.Tensor:
     return x
 
 
+def frozen_reference(model, cfg: RLConfig):
+    """The starting model, frozen, for the KL term; None when `beta` is 0."""
+    if cfg.beta <= 0:
+        return None
+    ref = copy.deepcopy(model).eval()
+    for p in ref.parameters():
+        p.requires_grad_(False)
+    return ref
+
+
+def rl_optimizer(model, cfg: RLConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices other than embeddings only."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+
+
 class GRPOLoop:
     """GRPO on a causal-LM policy. `reward` scores completions; `advantages` (default: chain
     GRPO's) turns a scored batch into advantages."""
@@ -119,31 +137,30 @@ class GRPOLoop:
         self.model, self.codec, self.cfg, self.reward = model, codec, cfg, reward
         self.generator = generator or KVCacheGenerator(model, batch_size=batch_size, pad_id=codec.pad_id)
         self.advantages = advantages
-        self.ref = None
-        if cfg.beta > 0:  # the initial policy, frozen
-            self.ref = copy.deepcopy(model).eval()
-            for p in self.ref.parameters():
-                p.requires_grad_(False)
-        decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-        rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                      {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+        self.ref = frozen_reference(model, cfg)
+        self.opt = rl_optimizer(model, cfg)
+
+    def sample_answers(self, problems: Sequence[str], step: int):
+        """Step `step`'s prompts, their (group, index, problem) slots and sampled answers (with
+        log-probs), from the `rl.sample` stream; the caller sets eval mode and no_grad."""
+        cfg, codec = self.cfg, self.codec
+        prompts, slots = [], []
+        for g, text in enumerate(batch_problems(problems, cfg, step)):
+            for j in range(cfg.num_generations):
+                prompts.append(codec.policy_prompt(text))
+                slots.append((g, j, text))
+        samples = self.generator.generate(prompts, max_new_tokens=cfg.max_new_tokens,
+                                          temperature=cfg.temperature, stop_ids=[codec.eos_id],
+                                          seed=seeds.seed("rl.sample", cfg.seed, index=step),
+                                          logprobs=True)
+        return prompts, slots, samples
 
     def sample(self, problems: Sequence[str], step: int) -> StepBatch:
         """Sample and score step `step`'s batch (the model in eval mode, no gradients)."""
         cfg, codec = self.cfg, self.codec
-        chosen = batch_problems(problems, cfg, step)
-        prompts, comps = [], []
-        for g, text in enumerate(chosen):
-            for j in range(cfg.num_generations):
-                prompts.append(codec.policy_prompt(text))
-                comps.append((g, j, text))
         self.model.eval()
         with torch.no_grad():
-            samples = self.generator.generate(prompts, max_new_tokens=cfg.max_new_tokens,
-                                              temperature=cfg.temperature, stop_ids=[codec.eos_id],
-                                              seed=seeds.seed("rl.sample", cfg.seed, index=step),
-                                              logprobs=True)
+            prompts, comps, samples = self.sample_answers(problems, step)
         completions = [Completion(text, codec.split_steps(s.ids), step, g, j)
                        for (g, j, text), s in zip(comps, samples)]
         rewards = [float(r) for r in self.reward(completions)]

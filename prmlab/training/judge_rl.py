@@ -31,7 +31,6 @@ and saving are in `training/judge_rl_fit.py`.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -46,7 +45,7 @@ from prmlab.models.generator import KVCacheGenerator
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import step_labels_through_first_error
 from prmlab.training.grpo import RLConfig, group_advantages, grpo_loss
-from prmlab.training.grpo_loop import completion_logprobs
+from prmlab.training.grpo_loop import completion_logprobs, frozen_reference, rl_optimizer
 
 
 def _default_grpo() -> RLConfig:
@@ -196,15 +195,8 @@ class JudgeGRPO:
         self.model, self.codec, self.cfg = model, codec, cfg
         self.rationale, self.seed, self.balance = rationale, seed, balance
         self.generator = KVCacheGenerator(model, batch_size=batch_size, pad_id=codec.pad_id)
-        self.ref = None
-        if cfg.beta > 0:  # the starting judge, frozen
-            self.ref = copy.deepcopy(model).eval()
-            for p in self.ref.parameters():
-                p.requires_grad_(False)
-        decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-        rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                      {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+        self.ref = frozen_reference(model, cfg)  # the starting judge, frozen
+        self.opt = rl_optimizer(model, cfg)
 
     def sample(self, pool: Sequence[StepPrompt], step: int) -> JudgeBatch:
         """Step `step`'s prompts (balanced when asked), `num_generations` completions each.

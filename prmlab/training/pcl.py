@@ -39,7 +39,7 @@ from prmlab.data.tasks import Task, is_solved
 from prmlab.models.generator import Generator
 from prmlab.models.text import Codec
 from prmlab.training.grpo import RLConfig, group_advantages
-from prmlab.training.grpo_loop import GRPOLoop, StepBatch, batch_problems
+from prmlab.training.grpo_loop import GRPOLoop, StepBatch
 from prmlab.training.rewards import Completion
 
 
@@ -129,19 +129,10 @@ class PCLLoop:
 
     def sample(self, problems: Sequence[str], step: int) -> StepBatch:
         cfg, codec = self.cfg, self.codec
-        chosen = batch_problems(problems, cfg, step)
-        prompts, slots = [], []
-        for g, text in enumerate(chosen):
-            for j in range(cfg.num_generations):
-                prompts.append(codec.policy_prompt(text))
-                slots.append((g, j, text))
         self.model.eval()
         with torch.no_grad():
-            # the same stream and seed as plain GRPO's step: equal seeds sample equal answers
-            answers = self.generator.generate(prompts, max_new_tokens=cfg.max_new_tokens,
-                                              temperature=cfg.temperature, stop_ids=[codec.eos_id],
-                                              seed=seeds.seed("rl.sample", cfg.seed, index=step),
-                                              logprobs=True)
+            # plain GRPO's own sampler: equal seeds sample equal answers
+            prompts, slots, answers = self.grpo.sample_answers(problems, step)
             evals, segs = self_evaluate(self.generator, codec, prompts, [a.ids for a in answers],
                                         max_tokens=self.pcl.eval_max_tokens,
                                         temperature=cfg.temperature,
