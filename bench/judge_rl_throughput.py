@@ -42,12 +42,11 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from datasets import Dataset
-    from transformers import LlamaForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
     from prmlab.data.arith.generate import iter_records
     from prmlab.models.checkpoint import load_codec, load_model
-    from prmlab.models.presets import llama_config
+    from prmlab.models.presets import random_llama
     from prmlab.training.base import arith_codec
     from prmlab.training.grpo import RLConfig, trl_kwargs
     from prmlab.training.judge_rl import JudgeGRPO, balanced_draw, step_prompts, verdict_of, verdict_reward
@@ -56,10 +55,7 @@ def main() -> None:
         model0, codec = load_model(args.init, "causal"), load_codec(args.init)
     else:
         codec = arith_codec()
-        torch.manual_seed(0)
-        model0 = LlamaForCausalLM(llama_config(args.preset, codec.vocab_size, pad_id=codec.pad_id,
-                                               bos_id=codec.bos[0] if codec.bos else codec.eos_id,
-                                               eos_id=codec.eos_id))
+        model0 = random_llama(args.preset, codec)
     pool, _ = step_prompts(codec, list(iter_records(64, 321)))
     n_params = sum(p.numel() for p in model0.parameters())
     cfg = RLConfig(steps=args.steps, prompts_per_step=args.prompts, num_generations=args.generations,

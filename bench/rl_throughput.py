@@ -44,12 +44,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from transformers import LlamaForCausalLM
 
     from prmlab.data.arith.generate import iter_records
     from prmlab.data.tasks import ARITH
     from prmlab.models.checkpoint import load_codec, load_model, read_info
-    from prmlab.models.presets import llama_config
+    from prmlab.models.presets import random_llama
     from prmlab.training.base import DifficultyConfig, arith_codec
     from prmlab.training.grpo import RLConfig
     from prmlab.training.grpo_loop import GRPOLoop
@@ -62,10 +61,7 @@ def main() -> None:
         diff = base_difficulty(read_info(args.policy).get("base") or args.policy)
     else:
         codec = arith_codec()
-        torch.manual_seed(0)
-        model0 = LlamaForCausalLM(llama_config(args.preset, codec.vocab_size, pad_id=codec.pad_id,
-                                               bos_id=codec.bos[0] if codec.bos else codec.eos_id,
-                                               eos_id=codec.eos_id))
+        model0 = random_llama(args.preset, codec)
         diff = DifficultyConfig()
     problems = [r.problem for r in iter_records(args.prompts * args.steps, 123, diff, error_rate=0.0)]
     n_params = sum(p.numel() for p in model0.parameters())

@@ -53,15 +53,10 @@ def main() -> None:
         model, codec = load_model(args.policy, "causal"), load_codec(args.policy)
         diff = base_difficulty(read_info(args.policy).get("base") or args.policy)
     else:
-        from transformers import LlamaForCausalLM
-
-        from prmlab.models.presets import llama_config
+        from prmlab.models.presets import random_llama
 
         codec = arith_codec()
-        torch.manual_seed(0)
-        model = LlamaForCausalLM(llama_config(args.preset, codec.vocab_size, pad_id=codec.pad_id,
-                                              bos_id=codec.bos[0] if codec.bos else codec.eos_id,
-                                              eos_id=codec.eos_id))
+        model = random_llama(args.preset, codec)
         diff = Difficulty()
     problems = [r.problem for r in iter_records(64, seeds.seed("rl.train", 0), diff, error_rate=0.0)]
     reward = build_reward(RewardConfig(), ARITH, seed=0)

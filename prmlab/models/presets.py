@@ -34,5 +34,17 @@ def llama_config(preset: str, vocab_size: int, *, pad_id: int, bos_id: int, eos_
                        tie_word_embeddings=False, rope_theta=10000.0, **PRESETS[preset])
 
 
+def random_llama(preset: str, codec, *, seed: int = 0):
+    """An untrained `LlamaForCausalLM` of `preset` for `codec`'s vocabulary, drawn after
+    `torch.manual_seed(seed)` (benches and tests that need a model, not a trained one)."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(llama_config(preset, codec.vocab_size, pad_id=codec.pad_id,
+                                         bos_id=codec.bos[0] if codec.bos else codec.eos_id,
+                                         eos_id=codec.eos_id))
+
+
 def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
