@@ -127,6 +127,27 @@ def rl_optimizer(model, cfg: RLConfig) -> torch.optim.AdamW:
                               {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
 
 
+def optimizer_step(model, opt, loss, cfg: RLConfig) -> dict[str, float]:
+    """One step on `loss` (gradients clipped to `grad_clip` when it is > 0): the loss and the
+    gradient norm before clipping."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    out = {}
+    if cfg.grad_clip > 0:
+        out["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+    opt.step()
+    return {**out, "loss": float(loss.detach())}
+
+
+def reward_stats(rewards: Sequence[float], num_generations: int) -> dict[str, float | int]:
+    """A step's reward mean and std, and how many groups got one reward for every sample (no
+    signal for GRPO)."""
+    r = torch.tensor(rewards)
+    groups = r.view(-1, num_generations)
+    return {"reward_mean": float(r.mean()), "reward_std": float(r.std()) if r.numel() > 1 else 0.0,
+            "groups_all_equal": int((groups.max(1).values == groups.min(1).values).sum())}
+
+
 class GRPOLoop:
     """GRPO on a causal-LM policy. `reward` scores completions; `advantages` (default: chain
     GRPO's) turns a scored batch into advantages."""
@@ -194,12 +215,7 @@ class GRPOLoop:
                 stats["engine_logprob_gap"] = float(((logp.detach() - engine).abs() * mask).sum() / n)
             old = logp.detach() if cfg.iterations == 1 else engine.to(logp.device)
             loss, st = grpo_loss(logp, old, adv.to(logp.device), mask, cfg, ref_logp)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                st["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
-            self.opt.step()
-            stats.update(st, loss=float(loss.detach()))
+            stats.update(st, **optimizer_step(self.model, self.opt, loss, cfg))
         return stats
 
     def run(self, problems: Sequence[str], *, start_step: int = 0,
@@ -215,11 +231,7 @@ class GRPOLoop:
             t1 = time.perf_counter()
             stats = self.update(batch)
             t2 = time.perf_counter()
-            r = torch.tensor(batch.rewards)
-            groups = r.view(-1, self.cfg.num_generations)
-            row = {"step": step + 1, "reward_mean": float(r.mean()),
-                   "reward_std": float(r.std()) if r.numel() > 1 else 0.0,
-                   "groups_all_equal": int((groups.max(1).values == groups.min(1).values).sum()),
+            row = {"step": step + 1, **reward_stats(batch.rewards, self.cfg.num_generations),
                    "completion_tokens": sum(len(c) for c in batch.completion_ids),
                    "sample_s": t1 - t0, "update_s": t2 - t1, **stats}
             rows.append(row)

@@ -45,7 +45,8 @@ from prmlab.models.generator import KVCacheGenerator
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import step_labels_through_first_error
 from prmlab.training.grpo import RLConfig, group_advantages, grpo_loss
-from prmlab.training.grpo_loop import completion_logprobs, frozen_reference, rl_optimizer
+from prmlab.training.grpo_loop import (completion_logprobs, frozen_reference, optimizer_step,
+                                       rl_optimizer)
 
 
 def _default_grpo() -> RLConfig:
@@ -262,12 +263,7 @@ class JudgeGRPO:
             logp, mask = self._logp(self.model, batch)
             old = logp.detach() if cfg.iterations == 1 else engine.to(logp.device)[:, : logp.shape[1]]
             loss, st = grpo_loss(logp, old, batch.advantages.to(logp.device), mask, cfg, ref_logp)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                st["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
-            self.opt.step()
-            stats.update(st, loss=float(loss.detach()))
+            stats.update(st, **optimizer_step(self.model, self.opt, loss, cfg))
         return stats
 
     def step(self, pool: Sequence[StepPrompt], step: int) -> dict:

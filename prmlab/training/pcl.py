@@ -39,7 +39,7 @@ from prmlab.data.tasks import Task, is_solved
 from prmlab.models.generator import Generator
 from prmlab.models.text import Codec
 from prmlab.training.grpo import RLConfig, group_advantages
-from prmlab.training.grpo_loop import GRPOLoop, StepBatch
+from prmlab.training.grpo_loop import GRPOLoop, StepBatch, reward_stats
 from prmlab.training.rewards import Completion
 
 
@@ -173,17 +173,13 @@ class PCLLoop:
             stats = self.grpo.update(batch)
             t2 = time.perf_counter()
             correct = [float(is_solved(self.task, c.problem, c.steps)) for c in batch.completions]
-            r = torch.tensor(batch.rewards)
-            groups = r.view(-1, self.cfg.num_generations)
             n = len(correct)
-            row = {"step": step + 1, "reward_mean": float(r.mean()),
-                   "reward_std": float(r.std()) if r.numel() > 1 else 0.0,
+            row = {"step": step + 1, **reward_stats(batch.rewards, self.cfg.num_generations),
                    "correct_mean": sum(correct) / n,
                    "predicted_share": sum(e.predicted is not None for e in evals) / n,
                    "predicted_ok_share": sum(e.predicted == 1 for e in evals) / n,
                    "agreement_mean": sum(e.predicted is not None and e.predicted == int(c)
                                          for e, c in zip(evals, correct)) / n,
-                   "groups_all_equal": int((groups.max(1).values == groups.min(1).values).sum()),
                    "completion_tokens": int(batch.train_mask.sum()),
                    "sample_s": t1 - t0, "update_s": t2 - t1, **stats}
             rows.append(row)
