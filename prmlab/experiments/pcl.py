@@ -34,12 +34,11 @@ from prmlab.atomic import write_json, write_jsonl
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.record import Record
 from prmlab.data.tasks import ARITH, is_solved
-from prmlab.errors import InputError
+from prmlab.experiments.pinned import pin_config
 from prmlab.metrics.bootstrap import HIGHER, weighted_mean, with_ci
 from prmlab.metrics.outcome import outcome_judge_metrics, trivial_judges
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.generator import KVCacheGenerator
-from prmlab.provenance import provenance
 from prmlab.strict import loads, read_json
 from prmlab.training.grpo import RLConfig
 from prmlab.training.grpo_loop import GRPOLoop
@@ -191,13 +190,7 @@ def run_pcl(cfg: PCLRunConfig, out: Path, *, log: Callable[[str], None] = print,
     """Train (or resume) every arm and evaluate; returns what `metrics.json` holds."""
     out = Path(out)
     saved = out / "config.json"
-    if saved.exists():
-        old = read_json(saved, note=False).get("config")
-        if old != cfg.model_dump(mode="json"):
-            raise InputError("holds a run of another config: give another --out, or the same "
-                             "options to resume it", path=str(saved))
-    else:
-        write_json(saved, {"config": cfg.model_dump(mode="json"), "provenance": provenance()})
+    pin_config(cfg, saved)
     orm = None
     if cfg.orm:
         from prmlab.judges.load import load_judge

@@ -44,7 +44,7 @@ from prmlab import seeds
 from prmlab.atomic import write_json, write_jsonl
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.tasks import ARITH, is_solved
-from prmlab.errors import InputError
+from prmlab.experiments.pinned import pin_config
 from prmlab.metrics.bootstrap import HIGHER, weighted_mean, with_ci
 from prmlab.experiments.rl_records import (RESULT_FILE, CurvePoint, FullEval, PassKCurve, PassKGap,
                                            PolicyEval, RLResult, TrainSet, problem_samples,
@@ -52,7 +52,6 @@ from prmlab.experiments.rl_records import (RESULT_FILE, CurvePoint, FullEval, Pa
 from prmlab.metrics.passk import pass_at_k_curve, pass_at_k_gap
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.generator import KVCacheGenerator
-from prmlab.provenance import provenance
 from prmlab.strict import loads, read_json
 from prmlab.training.grpo import RLConfig
 from prmlab.training.grpo_loop import GRPOLoop
@@ -186,19 +185,6 @@ def _read_rows(path: Path, upto: int) -> list[dict]:
     return [r for r in rows if r["step"] <= upto]
 
 
-def _check_config(cfg: RLRunConfig, saved: Path) -> None:
-    """A folder resumes only the run it holds. The saved config is validated first, so a
-    folder written before a default-off option existed resumes as the same run."""
-    old = read_json(saved, note=False).get("config")
-    try:
-        same = RLRunConfig.model_validate(old) == cfg
-    except ValueError:
-        same = False
-    if not same:
-        raise InputError("holds a run of another config: give another --out, or the same "
-                         "options to resume it", path=str(saved))
-
-
 def run_rl(cfg: RLRunConfig, out: Path, *, log: Callable[[str], None] = print,
            progress: Callable[[int, int, dict], None] | None = None) -> RLResult:
     """Train (or resume) and evaluate; returns the `RLResult` written to `result.json`."""
@@ -208,10 +194,7 @@ def run_rl(cfg: RLRunConfig, out: Path, *, log: Callable[[str], None] = print,
     saved = out / "config.json"
     # the run's own files, read back to resume: not inputs (they are rewritten)
     state = read_json(out / "state.json", note=False) if (out / "state.json").exists() else None
-    if saved.exists():
-        _check_config(cfg, saved)
-    else:
-        write_json(saved, {"config": cfg.model_dump(mode="json"), "provenance": provenance()})
+    pin_config(cfg, saved)
     t0 = time.perf_counter()
     candidates = _problems(cfg, "rl.train", cfg.n_train)
     test = _problems(cfg, "rl.test", cfg.n_test)

@@ -27,13 +27,11 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from prmlab.atomic import write_json
 from prmlab.errors import InputError
 from prmlab.experiments.config import _merge, _parse_set, resolve_config
+from prmlab.experiments.pinned import pin_config
 from prmlab.experiments.rl import RLRunConfig, run_rl
 from prmlab.experiments.rl_records import RESULT_FILE
-from prmlab.provenance import provenance
-from prmlab.strict import read_json
 from prmlab.training.rewards import REWARDS
 
 RUNS = "runs"
@@ -145,13 +143,7 @@ def run_rl_suite(cfg: RLSuiteConfig, out: Path, cache: Path, ui, *,
     report: reports sit above experiments)."""
     out = Path(out)
     saved = out / SUITE_FILE
-    if saved.exists():
-        old = read_json(saved, note=False).get("config")
-        if old != cfg.model_dump(mode="json"):
-            raise InputError("holds an RL suite of another config: give another --out, or the same "
-                             "size to resume it", path=str(saved))
-    else:
-        write_json(saved, {"config": cfg.model_dump(mode="json"), "provenance": provenance()})
+    pin_config(cfg, saved, what="an RL suite", resume="size")
     runs = run_configs(cfg, build_policies(cfg, Path(cache), ui))
     ran = []
     for i, (name, rc) in enumerate(runs.items()):

@@ -45,11 +45,10 @@ from prmlab import seeds
 from prmlab.atomic import write_json, write_jsonl
 from prmlab.data.arith.generate import iter_records
 from prmlab.data.tasks import ARITH, is_solved
-from prmlab.errors import InputError
+from prmlab.experiments.pinned import pin_config
 from prmlab.metrics.bootstrap import HIGHER, metric, weighted_mean, with_ci
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.generator import KVCacheGenerator
-from prmlab.provenance import provenance
 from prmlab.strict import loads, read_json
 from prmlab.training.grpo import RLConfig
 from prmlab.training.grpo_loop import GRPOLoop
@@ -282,12 +281,7 @@ def run_tree_rl(cfg: TreeRunConfig, out: Path, *, log: Callable[[str], None] = p
     """Train (or resume) both arms and measure them; returns `metrics.json`'s content."""
     out = Path(out)
     saved = out / "config.json"
-    if saved.exists():
-        if read_json(saved, note=False).get("config") != cfg.model_dump(mode="json"):
-            raise InputError("holds a run of another config: give another --out, or the same "
-                             "options to resume it", path=str(saved))
-    else:
-        write_json(saved, {"config": cfg.model_dump(mode="json"), "provenance": provenance()})
+    pin_config(cfg, saved)
     t0 = time.perf_counter()
     train = _problems(cfg, "rl.train", cfg.n_train)
     test = _problems(cfg, "rl.test", cfg.n_test)
