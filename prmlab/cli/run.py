@@ -96,7 +96,7 @@ def _clock(seconds: float) -> str:
 
 def run_command(
     config: Optional[Path] = typer.Argument(None, help="YAML file overriding the preset."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="quick (default), full or smoke."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="quick (default), quick-rl, full or smoke."),
     sets: list[str] = typer.Option([], "--set", help="Override a key, e.g. --set budgets=[16,64] "
                                    "or --set judge.fit.max_steps=300."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<preset>)."),
