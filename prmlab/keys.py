@@ -26,6 +26,23 @@ DEFAULT_OFF: dict[str, Any] = {"key_when_default": False}
 NOT_IN_KEY: dict[str, Any] = {"key": False}
 
 
+def without_default_off(model: BaseModel, dumped: Any, info: Any) -> Any:
+    """`dumped` (a model_serializer's `handler(model)`) without the DEFAULT_OFF fields that hold
+    their default, for configs whose dumps are pinned in run folders: a folder pinned before
+    such an option existed still equals today's config, and resumes. A dump with
+    `context={"every_field": True}` keeps them (the dump `--set` overrides are applied to)."""
+    if not isinstance(dumped, dict):
+        return dumped
+    if isinstance(info.context, dict) and info.context.get("every_field"):
+        return dumped
+    for name, f in type(model).model_fields.items():
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        if (extra.get("key_when_default") is False and name in dumped
+                and getattr(model, name) == f.get_default(call_default_factory=True)):
+            dumped.pop(name)
+    return dumped
+
+
 def key_fields(model: BaseModel) -> dict[str, Any]:
     """The fields of `model` that enter its key, as plain data (nested models recursively)."""
     out: dict[str, Any] = {}

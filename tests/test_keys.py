@@ -74,3 +74,19 @@ def test_config_key_is_the_content_key_of_plain_data():
     obj = {"b": [1, 2.5, None], "a": {"z": "x"}}
     want = hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert config_key(obj) == content_key(obj) == want
+
+
+def test_default_off_options_leave_pinned_dumps_but_are_settable():
+    from prmlab.cli.train import _overrides
+    from prmlab.training.base import BaseConfig
+    from prmlab.training.grpo import RLConfig
+    from prmlab.training.judges import JudgeConfig
+
+    # left out of the dumps pinned in run folders while at their defaults ...
+    assert "decay_steps" not in BaseConfig().model_dump()["fit"]
+    assert "backend" not in RLConfig().model_dump(mode="json")
+    assert "rl" not in JudgeConfig().model_dump()
+    assert RLConfig(backend="trl").model_dump(mode="json")["backend"] == "trl"
+    # ... yet reachable by --set, which starts from the every-field dump
+    assert _overrides(BaseConfig, ["fit.decay_steps=100"]).fit.decay_steps == 100
+    assert _overrides(JudgeConfig, ["rl.grpo.backend=trl"]).rl.grpo.backend == "trl"

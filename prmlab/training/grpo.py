@@ -28,9 +28,9 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from prmlab.keys import DEFAULT_OFF
+from prmlab.keys import DEFAULT_OFF, without_default_off
 from prmlab.seeds import check_config_seed
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
@@ -60,8 +60,12 @@ class RLConfig(BaseModel):
     # Off by default and left out of dumps and keys while so: configs saved before it existed
     # compare equal, and resume, as before.
     backend: Literal["prmlab", "trl"] = Field(
-        "prmlab", exclude_if=lambda v: v == "prmlab", json_schema_extra=DEFAULT_OFF,
+        "prmlab", json_schema_extra=DEFAULT_OFF,
         description="who runs the loop: prmlab's own (grpo_loop.py) or TRL's GRPOTrainer (trl_backend.py)")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler, info):
+        return without_default_off(self, handler(self), info)
 
     @model_validator(mode="after")
     def _seed(self) -> "RLConfig":

@@ -28,7 +28,7 @@ from prmlab.judges.formats import (JUDGE_FORMATS, ExampleOptions, JudgeFormatNam
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import draw_budget
-from prmlab.keys import DEFAULT_OFF
+from prmlab.keys import DEFAULT_OFF, without_default_off
 from prmlab.training.base import check_format
 from prmlab.training.judge_rl import JudgeRLConfig
 from prmlab.training.loop import FitConfig, causal_lm_loss, fit, token_cls_loss, weighted_lm_loss
@@ -87,16 +87,10 @@ class JudgeConfig(BaseModel):
                               "rejection sampling")
 
     @model_serializer(mode="wrap")
-    def _rl_when_set(self, handler, info):
-        # Left out while at its default, so configs pinned in run folders and claim suites
-        # before the RL formats existed still equal today's (they resume); an RL judge records
-        # its settings in prmlab.json itself. context={"every_field": True} keeps it (a dump
-        # that --set overrides are applied to).
-        out = handler(self)
-        every = isinstance(info.context, dict) and info.context.get("every_field")
-        if isinstance(out, dict) and not every and self.rl == JudgeRLConfig():
-            out.pop("rl", None)
-        return out
+    def _dump(self, handler, info):
+        # `rl` left out while at its default (pinned folders resume); an RL judge records its
+        # settings in prmlab.json itself
+        return without_default_off(self, handler(self), info)
 
     @field_validator("format")
     @classmethod

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from prmlab.keys import DEFAULT_OFF
+from prmlab.keys import DEFAULT_OFF, without_default_off
 
 Example = dict[str, list[int]]
 
@@ -56,14 +56,8 @@ class FitConfig(BaseModel):
                                     description="decay the learning rate over the last N steps only (null: cosine from warmup)")
 
     @model_serializer(mode="wrap")
-    def _dump(self, handler):
-        # Left out while unset, so the content addresses of everything cached before the option
-        # existed stay what they were: flagship.py still hashes `model_dump()`s. Once every key is
-        # computed by `prmlab.keys` (which leaves DEFAULT_OFF fields out), this can go.
-        out = handler(self)
-        if isinstance(out, dict) and out.get("decay_steps") is None:
-            out.pop("decay_steps", None)
-        return out
+    def _dump(self, handler, info):
+        return without_default_off(self, handler(self), info)
 
 
 @dataclasses.dataclass
