@@ -96,12 +96,28 @@ def best_time(fn, repeats: int):
     return best, result
 
 
+def interleaved(fns: dict, repeats: int) -> dict:
+    """{name: (best seconds, result)}, the variants run round-robin (ABC ABC ...) after one
+    warm-up each, so a change in the machine's load hits them alike."""
+    out = {}
+    for name, fn in fns.items():
+        fn()
+        out[name] = (float("inf"), None)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            result = fn()
+            dt = time.perf_counter() - t0
+            out[name] = (min(out[name][0], dt), result)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64, help="number of prompts (one batch)")
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--prompt-len", type=int, default=100, help="mean prompt length (±10%%)")
-    ap.add_argument("--repeats", type=int, default=2, help="timed runs per setting (best kept)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per setting (best kept)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--model", default="small", choices=sorted(PRESETS), help="model preset shape")
     ap.add_argument("--quick", action="store_true", help="small sizes, one timed run")
@@ -122,9 +138,9 @@ def main(argv=None):
         return lambda: generate(model, ps, max_new_tokens=n_new, batch_size=len(ps), **kw)
 
     # 1. batch, fp32, greedy: prmlab (plain step, and through the model's forward) vs transformers
-    t_ours, g = best_time(ours(prompts), args.repeats)
-    t_mod, g_mod = best_time(ours(prompts, fast=True), args.repeats)
-    t_hf, hf_seqs = best_time(lambda: hf_generate(model, prompts, n_new), args.repeats)
+    timed = interleaved({"plain": ours(prompts), "model": ours(prompts, fast=True),
+                         "hf": lambda: hf_generate(model, prompts, n_new)}, args.repeats)
+    (t_ours, g), (t_mod, g_mod), (t_hf, hf_seqs) = timed["plain"], timed["model"], timed["hf"]
     n_tok = g.n_generated_tokens
     match_rows = sum(a == b for a, b in zip(g.sequences, hf_seqs))
     match = match_rows == len(prompts) and g_mod.sequences == g.sequences
@@ -145,9 +161,9 @@ def main(argv=None):
 
     # 3. batch 1 (one prompt), fp32
     one = prompts[:1]
-    t1, g1 = best_time(ours(one), args.repeats)
-    t1_mod, g1_mod = best_time(ours(one, fast=True), args.repeats)
-    t1_hf, hf1 = best_time(lambda: hf_generate(model, one, n_new), args.repeats)
+    timed = interleaved({"plain": ours(one), "model": ours(one, fast=True),
+                         "hf": lambda: hf_generate(model, one, n_new)}, args.repeats)
+    (t1, g1), (t1_mod, g1_mod), (t1_hf, hf1) = timed["plain"], timed["model"], timed["hf"]
     rate1, rate1_hf = g1.n_generated_tokens / t1, len(hf1[0]) / t1_hf
     rate1_mod = g1_mod.n_generated_tokens / t1_mod
     match1 = g1.sequences == hf1 == g1_mod.sequences
