@@ -1,13 +1,17 @@
 """Generation throughput: prmlab.models.generate vs transformers' model.generate.
 
-Builds a ~5M-parameter Llama from a config (no download), a fixed batch of prompts, and times
-greedy decoding with both on the same model, prompts and settings in the same process
-(warm-up first, best of N). Also reports bf16-autocast and batch-1 rates, and a run with
-stop ids where rows finish at different steps, and the same batch through the `Generator`
-interface (`KVCacheGenerator`, with and without log-probs). Rates are generated tokens per wall second
+Builds a Llama of a `models/presets.py` shape from a config (no download; default `small`,
+the quick preset's ~0.8M base; `--model medium` is the full preset's ~5M), a fixed batch of
+prompts, and times greedy decoding with both on the same model, prompts and settings in the
+same process (warm-up first, best of N), at `--batch` and at batch 1. Beside the engine as it
+runs by default (the plain-tensor Llama step, `prmlab.models.llama_step`) it times the same
+engine through the model's own forward (`fast=True`, the engine before the plain step), so the
+step's own gain reads off one run. Also reports bf16-autocast, a run with stop ids where rows
+finish at different steps, and the same batch through the `Generator` interface
+(`KVCacheGenerator`, with and without log-probs). Rates are generated tokens per wall second
 (prefill included). The last line printed is one JSON object.
 
-    .venv/bin/python bench/generate_throughput.py            # default, < ~90 s on 2 cores
+    .venv/bin/python bench/generate_throughput.py            # default, < ~2 min on 2 cores
     .venv/bin/python bench/generate_throughput.py --quick    # a few seconds
 """
 
@@ -25,19 +29,17 @@ from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from prmlab.models.generate import generate  # noqa: E402
 from prmlab.models.generator import KVCacheGenerator, n_tokens  # noqa: E402
+from prmlab.models.presets import PRESETS  # noqa: E402
 
 VOCAB = 64
 
 
-def build_model(seed: int = 0, hidden: int = 256, layers: int = 6, ffn: int = 688, heads: int = 8):
+def build_model(preset: str = "small", seed: int = 0):
     torch.manual_seed(seed)
     cfg = LlamaConfig(
         vocab_size=VOCAB,
-        hidden_size=hidden,
-        intermediate_size=ffn,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
+        **PRESETS[preset],
+        tie_word_embeddings=False,
         max_position_embeddings=1024,
         # a larger init than the default 0.02 gives peaked, non-degenerate greedy outputs
         initializer_range=0.1,
@@ -94,13 +96,30 @@ def best_time(fn, repeats: int):
     return best, result
 
 
+def interleaved(fns: dict, repeats: int) -> dict:
+    """{name: (best seconds, result)}, the variants run round-robin (ABC ABC ...) after one
+    warm-up each, so a change in the machine's load hits them alike."""
+    out = {}
+    for name, fn in fns.items():
+        fn()
+        out[name] = (float("inf"), None)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            result = fn()
+            dt = time.perf_counter() - t0
+            out[name] = (min(out[name][0], dt), result)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64, help="number of prompts (one batch)")
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--prompt-len", type=int, default=100, help="mean prompt length (±10%%)")
-    ap.add_argument("--repeats", type=int, default=2, help="timed runs per setting (best kept)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per setting (best kept)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    ap.add_argument("--model", default="small", choices=sorted(PRESETS), help="model preset shape")
     ap.add_argument("--quick", action="store_true", help="small sizes, one timed run")
     args = ap.parse_args(argv)
     if args.quick:
@@ -109,7 +128,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
 
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    model = build_model()
+    model = build_model(args.model)
     n_params = sum(p.numel() for p in model.parameters())
     prompts = make_prompts(args.batch, args.prompt_len)
     n_new = args.new_tokens
@@ -118,14 +137,17 @@ def main(argv=None):
     def ours(ps, **kw):
         return lambda: generate(model, ps, max_new_tokens=n_new, batch_size=len(ps), **kw)
 
-    # 1. batch, fp32, greedy: prmlab vs transformers
-    t_ours, g = best_time(ours(prompts), args.repeats)
-    t_hf, hf_seqs = best_time(lambda: hf_generate(model, prompts, n_new), args.repeats)
+    # 1. batch, fp32, greedy: prmlab (plain step, and through the model's forward) vs transformers
+    timed = interleaved({"plain": ours(prompts), "model": ours(prompts, fast=True),
+                         "hf": lambda: hf_generate(model, prompts, n_new)}, args.repeats)
+    (t_ours, g), (t_mod, g_mod), (t_hf, hf_seqs) = timed["plain"], timed["model"], timed["hf"]
     n_tok = g.n_generated_tokens
     match_rows = sum(a == b for a, b in zip(g.sequences, hf_seqs))
-    match = match_rows == len(prompts)
+    match = match_rows == len(prompts) and g_mod.sequences == g.sequences
     rate, rate_hf = n_tok / t_ours, sum(map(len, hf_seqs)) / t_hf
+    rate_mod = g_mod.n_generated_tokens / t_mod
     rows.append(("prmlab fp32", args.batch, t_ours, rate))
+    rows.append(("prmlab fp32 model forward", args.batch, t_mod, rate_mod))
     rows.append(("model.generate fp32", args.batch, t_hf, rate_hf))
 
     # 2. same under bf16 autocast (caller-enabled)
@@ -139,10 +161,14 @@ def main(argv=None):
 
     # 3. batch 1 (one prompt), fp32
     one = prompts[:1]
-    t1, g1 = best_time(ours(one), args.repeats)
-    t1_hf, hf1 = best_time(lambda: hf_generate(model, one, n_new), args.repeats)
+    timed = interleaved({"plain": ours(one), "model": ours(one, fast=True),
+                         "hf": lambda: hf_generate(model, one, n_new)}, args.repeats)
+    (t1, g1), (t1_mod, g1_mod), (t1_hf, hf1) = timed["plain"], timed["model"], timed["hf"]
     rate1, rate1_hf = g1.n_generated_tokens / t1, len(hf1[0]) / t1_hf
+    rate1_mod = g1_mod.n_generated_tokens / t1_mod
+    match1 = g1.sequences == hf1 == g1_mod.sequences
     rows.append(("prmlab fp32", 1, t1, rate1))
+    rows.append(("prmlab fp32 model forward", 1, t1_mod, rate1_mod))
     rows.append(("model.generate fp32", 1, t1_hf, rate1_hf))
 
     # 4. rows stopping at different steps (stop id = a frequent token), fp32
@@ -164,13 +190,16 @@ def main(argv=None):
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"Llama {n_params / 1e6:.2f}M params, {args.batch} prompts of ~{args.prompt_len} tokens, "
+        f"Llama {args.model} {n_params / 1e6:.2f}M params, {args.batch} prompts of ~{args.prompt_len} tokens, "
         f"{n_new} new tokens, greedy, torch threads {torch.get_num_threads()}, "
         f"load average {load_start:.2f} -> {load:.2f} (other work on the CPU distorts timings)"
     )
     print(f"{'setting':<34}{'batch':>6}{'seconds':>9}{'tok/s':>9}")
     for name, b, t, r in rows:
         print(f"{name:<34}{b:>6}{t:>9.3f}{r:>9,.0f}")
+    print(f"ratio vs model.generate: {rate / rate_hf:.2f}x at batch {args.batch}, "
+          f"{rate1 / rate1_hf:.2f}x at batch 1; the plain step vs the model's forward: "
+          f"{rate / rate_mod:.2f}x / {rate1 / rate1_mod:.2f}x")
     print(f"greedy match vs model.generate: {match_rows}/{len(prompts)} rows (no stop), "
           f"{match_stop}/{len(prompts)} rows (stop id {stop[0]}, mean length "
           f"{g_st.n_generated_tokens / len(prompts):.1f})")
@@ -180,6 +209,11 @@ def main(argv=None):
                 "tokens_per_s": round(rate, 1),
                 "hf_tokens_per_s": round(rate_hf, 1),
                 "ratio_vs_generate": round(rate / rate_hf, 3),
+                "model_forward_tokens_per_s": round(rate_mod, 1),
+                "ratio_vs_model_forward": round(rate / rate_mod, 3),
+                "batch1_ratio_vs_model_forward": round(rate1 / rate1_mod, 3),
+                "match_batch1": match1,
+                "model": args.model,
                 "bf16_tokens_per_s": round(rate_bf, 1),
                 "batch1_tokens_per_s": round(rate1, 1),
                 "batch1_ratio_vs_generate": round(rate1 / rate1_hf, 3),

@@ -6,8 +6,12 @@ batches (little padding), each batch is left-padded with an attention mask and m
 preallocated for the whole batch. Finished rows are dropped from the batch as they stop, so
 a batch of short and long rationales does not keep paying for the short ones.
 
-Two paths, picked automatically (``fast="auto"``):
+Three paths, picked automatically (``fast="auto"``):
 
+* plain path (``LlamaForCausalLM`` as transformers builds it, see
+  ``prmlab.models.llama_step.supports``): the fast path's cache and masks, with the model's
+  forward replaced by the same tensor ops on its weights (``LlamaRunner``), which removes the
+  per-token module overhead that dominates small models;
 * fast path (Llama-like models on ``sdpa`` attention with only full-attention layers): a
   preallocated cache (:class:`PreallocCache`, written in place, attention reads a view of
   the filled part) and 4D boolean masks built here, which skips transformers' per-step
@@ -15,7 +19,7 @@ Two paths, picked automatically (``fast="auto"``):
 * generic path (any other causal LM): the model's standard forward with a
   ``DynamicCache`` (or whatever cache the model returns) and a 2D attention mask.
 
-If the fast path's first forward raises, the generic path is used instead. The cache and the
+If the plain or fast path's first forward raises, the generic path is used instead. The cache and the
 model adapter live in ``prmlab.models.kv_cache``; the backend-neutral interface over this
 engine (``Generator``, ``KVCacheGenerator``) in ``prmlab.models.generator``.
 
@@ -38,6 +42,7 @@ import torch
 
 from prmlab.models.kv_cache import DynamicCache as _DynamicCache
 from prmlab.models.kv_cache import PreallocCache, Runner, fast_path_ok, num_layers
+from prmlab.models.llama_step import LlamaRunner, supports as plain_ok
 
 __all__ = ["Generation", "PreallocCache", "generate"]
 
@@ -239,8 +244,9 @@ def generate(
     length into batches of ``batch_size``; results come back in input order. ``device``:
     where inputs go (default: the model's device). The caller's autocast, if any, applies.
 
-    Optional knobs: ``fast`` (True/False/"auto") forces or forbids the preallocated-cache +
-    4D-mask path; ``cache`` ("auto", "prealloc", "dynamic", "static", "model") picks the KV
+    Optional knobs: ``fast`` ("auto", "plain", True, False): "plain" forces the plain-tensor
+    Llama forward (a ValueError where it does not apply), True the preallocated-cache + 4D-mask
+    path through the model's own forward, False the generic path; ``cache`` ("auto", "prealloc", "dynamic", "static", "model") picks the KV
     cache ("auto": prealloc on the fast path, DynamicCache otherwise). ``progress``: a callback
     ``progress(prompts_done, prompts_total, generated_tokens)``, called before the first batch
     and after each one.
@@ -264,7 +270,7 @@ def generate(
 
     dev = torch.device(device) if device is not None else _model_device(model)
     fast_ok = fast_path_ok(model)
-    use_fast = fast_ok if fast == "auto" else bool(fast)
+    use_fast = fast_ok if fast in ("auto", "plain") else bool(fast)
     if cache == "auto":
         cache_impl = "prealloc" if use_fast else "dynamic"
     else:
@@ -273,7 +279,13 @@ def generate(
         cache_impl = "dynamic"
     if cache_impl in ("dynamic", "static") and _DynamicCache is None:  # pragma: no cover
         cache_impl = "model"
-    runner = Runner(model, use_fast, cache_impl)
+    if fast == "plain" and not (plain_ok(model) and cache in ("auto", "prealloc")):
+        raise ValueError("fast='plain' needs a LlamaForCausalLM on sdpa attention in eval mode "
+                         "(prmlab.models.llama_step.supports) and the prealloc cache")
+    if (fast == "plain" or (fast == "auto" and use_fast)) and cache_impl == "prealloc" and plain_ok(model):
+        runner = LlamaRunner(model)
+    else:
+        runner = Runner(model, use_fast, cache_impl)
 
     stop_t = torch.tensor(sorted({int(s) for s in stop_ids}), dtype=torch.long, device=dev) if stop_ids else None
     watch_t = torch.tensor(watch, dtype=torch.long, device=dev) if watch is not None else None
