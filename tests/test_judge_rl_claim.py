@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from prmlab import outdir
 from prmlab.claims import rl_judge
 from prmlab.claims.suite import FolderPlan, Size, SuitePlan, pin_plan
 from prmlab.claims.view import Folder, ReplicateView
@@ -55,7 +56,8 @@ def _plan(n):
 
 def test_a_pinned_suite_resumes_with_a_new_claims_folders_appended(tmp_path):
     pin_plan(_plan(2), tmp_path)
-    pin_plan(_plan(3), tmp_path)  # a claim registered since: its folder after the pinned ones
+    with outdir.command():  # as `prmlab claims` runs it: the pinned plan it read is its own record
+        pin_plan(_plan(3), tmp_path)  # a claim registered since: its folder after the pinned ones
     assert len(json.loads((tmp_path / "suite.json").read_text())["plan"]["folders"]) == 3
     pin_plan(_plan(3), tmp_path)
     changed = _plan(3)

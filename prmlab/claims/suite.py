@@ -130,7 +130,7 @@ def load_plan(out: Path) -> SuitePlan | None:
     f = out / PLAN_FILE
     if not f.is_file():
         return None
-    raw = read_json(f)
+    raw = read_json(f, note=False)  # prmlab's own record, rewritten when the plan grows
     try:
         return SuitePlan.model_validate(raw.get("plan") if isinstance(raw, dict) else None)
     except ValueError as e:
