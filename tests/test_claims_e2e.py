@@ -91,3 +91,40 @@ def test_another_size_on_a_suite_folder_is_refused(suite, run_cli):
     assert code == 2 and "holds the smoke suite" in err
     code, _, err = run_cli("claims", "--size", "huge", "--out", out.parent / "x")
     assert code == 2 and "unknown size 'huge'" in err and not (out.parent / "x").exists()
+
+
+def test_rl_suite_controls_with_its_own_overrides_on_the_suites_cached_bases(suite, run_cli, tmp_path):
+    """`prmlab rl-suite --size smoke-controls` on the bases the claims suite cached: the
+    command's --reward/--seed/--set are pinned with the suite, each run holds its reward."""
+    _, cache = suite
+    out = tmp_path / "controls"
+    args = ("rl-suite", "--size", "smoke-controls", "--out", out, "--cache", cache,
+            "--reward", "incorrect", "--reward", "majority", "--seed", "3", "--set", "rl.steps=1")
+    code, outp, err = run_cli(*args)
+    assert code == 0, err
+    runs = sorted(p.parent.name for p in (out / "runs").glob("*/result.json"))
+    assert runs == ["no-worked-incorrect-nall-s3", "no-worked-majority-nall-s3",
+                    "worked-incorrect-nall-s3", "worked-majority-nall-s3"]
+    for name in runs:
+        res = json.loads((out / "runs" / name / "result.json").read_text())
+        assert res["reward"] == name.split("-")[-3] and res["steps"] == 1
+    pinned = json.loads((out / "rl-suite.json").read_text())["config"]
+    assert pinned["rewards"] == ["incorrect", "majority"] and pinned["seeds"] == [3]
+    assert pinned["sets"][-1] == "rl.steps=1"  # after the size's own rl.steps=2: it wins
+    assert "ran 4 of 4 runs" in outp
+    code, _, err = run_cli(*args[:-1], "rl.steps=2")  # another config into the same folder
+    assert code == 2 and "rl-suite.json" in err
+
+
+@pytest.mark.parametrize("extra, msg", [
+    (("--reward", "process"), "needs judge"),
+    (("--reward", "outcome", "--judge", "JUDGE"), "process rewards only"),
+    (("--reward", "best"), "unknown reward 'best'"),
+    (("--set", "rl.stepz=1"), "rl.stepz"),
+])
+def test_rl_suite_refuses_a_bad_suite_before_any_work(run_cli, tmp_path, extra, msg):
+    extra = tuple(str(tmp_path) if a == "JUDGE" else a for a in extra)
+    code, _, err = run_cli("rl-suite", "--size", "smoke-controls", "--out", tmp_path / "x",
+                           "--cache", tmp_path / "cache", *extra)
+    assert code == 2 and msg in err, err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "cache").exists()

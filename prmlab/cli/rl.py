@@ -31,8 +31,15 @@ def register(app: typer.Typer) -> None:
 
 def rl_suite_command(
     out: Path = typer.Option(..., "--out", help="Suite folder (rerun the same command to resume)."),
-    size: str = typer.Option("quick", "--size", help="smoke | quick"),
+    size: str = typer.Option("quick", "--size", help="smoke | quick | smoke-controls | quick-controls"),
     base_seed: int = typer.Option(0, "--base-seed", help="base.seed of every base."),
+    rewards: list[str] = typer.Option([], "--reward", help="Replace the size's rewards (repeat: "
+                                      "--reward outcome --reward process)."),
+    seeds: list[int] = typer.Option([], "--seed", help="Replace the size's RL seeds (repeat)."),
+    sets: list[str] = typer.Option([], "--set", help="Override a key of every run, after the "
+                                   "size's own, e.g. rl.steps=80, reward.agg=min."),
+    judge: Optional[Path] = typer.Option(None, "--judge", help="Judge checkpoint of the process "
+                                         "rewards."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Artifact cache (default "
                                          "$PRMLAB_CACHE or ~/.cache/prmlab)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out prmlab "
@@ -45,11 +52,16 @@ def rl_suite_command(
     from prmlab.outdir import check_writable, prepare_out
     from prmlab.reports.rl import write_rl_suite_report
 
-    cfg = suite_config(size, base_seed=base_seed)
+    from prmlab.models.checkpoint import check_checkpoint
+
+    cfg = suite_config(size, base_seed=base_seed, seeds=seeds or None, rewards=rewards or None,
+                       sets=sets, judge=str(judge.resolve()) if judge else None)
     run_configs(cfg, {b.name: "POLICY" for b in cfg.bases})  # every run validated before any work
+    if judge:
+        check_checkpoint(judge)
     cache = cache or default_cache()
     check_writable(cache, "--cache")
-    prepare_out(out, overwrite=overwrite)
+    prepare_out(out, overwrite=overwrite, input_folders=[judge] if judge else [])
     ui = RichUI()
     names = [run_name(b.name, r, n, s) for b in cfg.bases for r in cfg.rewards
              for n in cfg.train_sizes for s in cfg.seeds]

@@ -16,8 +16,10 @@ the shared cache) from the size's flagship `preset` with each base's `sets` on t
 experiment uses the same base). The RL starts from each base's policy.
 
 Sizes: `smoke` (the tests' tiny preset: numbers mean nothing; seconds per run), `quick`
-(the quick preset's two bases; durations in dev/LOG.md). A size's RL settings are `--set`
-overrides of every run's `RLRunConfig`.
+(the quick preset's two bases; durations in dev/LOG.md), and `smoke-controls` /
+`quick-controls`: every control reward (random, incorrect, format, majority) beside the outcome
+reward on the full training set. A size's RL settings are `--set` overrides of every run's
+`RLRunConfig`; the command's own `--set`, `--reward`, `--seed` and `--judge` are pinned with it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prmlab.errors import InputError
 from prmlab.experiments.config import _merge, _parse_set, resolve_config
@@ -68,6 +70,12 @@ class RLSuiteConfig(BaseModel):
             raise ValueError(f"unknown reward {bad[0]!r} (known: {', '.join(REWARDS)})")
         return v
 
+    @model_validator(mode="after")
+    def _judge_read(self) -> "RLSuiteConfig":
+        if self.judge and not any("process" in r for r in self.rewards):
+            raise ValueError("judge is read by the process rewards only (process, outcome+process)")
+        return self
+
 
 _SMOKE_RL = ("rl.steps=2", "rl.prompts_per_step=2", "rl.num_generations=2", "rl.max_new_tokens=8",
              "n_train=8", "n_test=6", "n_eval_train=4", "eval_samples=4", "eval_every=1",
@@ -78,22 +86,44 @@ _QUICK_RL = ("rl.steps=40", "rl.prompts_per_step=8", "rl.num_generations=8", "rl
 NO_WORKED = SuiteBase(name="no-worked", sets=["base.worked=false"])
 WORKED = SuiteBase(name="worked", sets=[])
 
+# every control reward of the spurious-rewards paper beside the ground truth, on the full
+# training set (the quick size keeps to outcome vs random so the claims suite's pin is unchanged)
+_CONTROLS = ["outcome", "random", "incorrect", "format", "majority"]
+
 SIZES: dict[str, dict[str, Any]] = {
     "smoke": dict(preset="smoke", bases=[WORKED, NO_WORKED], rewards=["outcome", "random"],
                   train_sizes=[1, None], seeds=[0], sets=list(_SMOKE_RL)),
     "quick": dict(preset="quick", bases=[WORKED, NO_WORKED], rewards=["outcome", "random"],
                   train_sizes=[1, 16, None], seeds=[0, 1], sets=list(_QUICK_RL)),
+    "smoke-controls": dict(preset="smoke", bases=[WORKED, NO_WORKED], rewards=_CONTROLS,
+                           train_sizes=[None], seeds=[0], sets=list(_SMOKE_RL)),
+    "quick-controls": dict(preset="quick", bases=[WORKED, NO_WORKED], rewards=_CONTROLS,
+                           train_sizes=[None], seeds=[0, 1], sets=list(_QUICK_RL)),
 }
 
 
-def suite_config(size: str, *, base_seed: int = 0, seeds: list[int] | None = None) -> RLSuiteConfig:
-    """The config of a named size, for one base seed (and the size's seeds unless given)."""
+def suite_config(size: str, *, base_seed: int = 0, seeds: list[int] | None = None,
+                 rewards: list[str] | None = None, sets: list[str] | None = None,
+                 judge: str | None = None) -> RLSuiteConfig:
+    """The config of a named size, for one base seed; `seeds` and `rewards` replace the size's,
+    `sets` are appended to its run overrides (a later one wins), `judge` serves the process
+    rewards."""
     if size not in SIZES:
         raise InputError(f"unknown RL suite size {size!r} (known: {', '.join(SIZES)})")
     d = dict(SIZES[size], size=size, base_seed=base_seed)
     if seeds is not None:
         d["seeds"] = list(seeds)
-    return RLSuiteConfig(**d)
+    if rewards is not None:
+        d["rewards"] = list(rewards)
+    if sets:
+        d["sets"] = [*d["sets"], *sets]
+    if judge is not None:
+        d["judge"] = judge
+    try:
+        return RLSuiteConfig(**d)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise InputError(f"RL suite: {err['msg']}", field=".".join(map(str, err["loc"])) or None) from None
 
 
 def run_name(base: str, reward: str, n: int | None, seed: int) -> str:
