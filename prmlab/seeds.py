@@ -158,6 +158,12 @@ _STREAMS = [
            prefix="thinkprm-split", in_run=False),
     Stream("rl.order", "random", "rl seed, step", "training/grpo_loop.py",
            "which training problems fill GRPO step n's batch", prefix="rlorder", in_run=False),
+    Stream("judge_rl.verdict", "random", "judge seed, step", "training/judge_rl.py",
+           "the verdicts an RL-trained generative judge draws where its checks stop, at GRPO "
+           "step n", prefix="judgerlverdict"),
+    Stream("judge_rl.rft_verdict", "random", "judge seed, sample k", "training/judge_rl_fit.py",
+           "the verdicts a rejection-sampling fine-tuned judge draws where its k-th checks stop",
+           prefix="judgerftverdict"),
     Stream("judge_rl.order", "random", "judge seed, step", "training/judge_rl.py",
            "which (prefix, step) prompts fill an RL-trained judge's step n (class-balanced)",
            prefix="judgerlorder"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections import Counter
 
 import pytest
@@ -147,6 +148,97 @@ def test_direct_rl_raises_the_probability_of_the_rewarded_verdict(codec):
     rows = [loop.step(pool, s) for s in range(5)]
     assert p_bad() > before + 0.05
     assert all(0 < r["entropy"] <= 0.6932 for r in rows)  # a two-way entropy: at most ln 2
+
+
+# ---- the verdict drawn where a check stops ---------------------------------------------------
+
+class _Draws:
+    """A `random.Random` stand-in returning the given numbers in order."""
+
+    def __init__(self, *values):
+        self.values = list(values)
+
+    def random(self):
+        return self.values.pop(0)
+
+
+def test_the_verdict_is_drawn_two_ways_where_the_check_stops(codec):
+    from prmlab.models.generator import Sample
+    from prmlab.training.judge_rl import verdict_at_stop
+
+    samples = [
+        Sample([40, 41, EOS], [-1.0, -2.0, -3.0], [[0.1, 0.1], [0.2, 0.2], [0.6, 0.2]]),  # ends: q = 0.75
+        Sample([40, OK], [-1.0, -0.5], [[0.1, 0.1], [0.1, 0.3]]),  # wrote ok, but q = 0.25
+        Sample([40, 41], [-1.0, -1.0], [[0.1, 0.1], [0.1, 0.1]]),  # ran out of tokens: no draw
+    ]
+    ids, lps = verdict_at_stop(samples, codec, temperature=1.0, rng=_Draws(0.5, 0.5))
+    assert ids == [[40, 41, OK], [40, BAD], [40, 41]]  # 0.5 < 0.75: ok; 0.5 >= 0.25: bad
+    assert lps[0][:2] == [-1.0, -2.0] and lps[0][2] == pytest.approx(math.log(0.75))
+    assert lps[1] == [-1.0, pytest.approx(math.log(0.75))] and lps[2] == [-1.0, -1.0]
+    assert [verdict_of(x, codec) for x in ids] == [True, False, None]
+    # at temperature 0.5 the two-way odds are squared: 3:1 -> 9:1, so 0.85 still draws ok
+    ids, _ = verdict_at_stop(samples[:1], codec, temperature=0.5, rng=_Draws(0.85))
+    assert ids == [[40, 41, OK]]
+    with pytest.raises(ValueError, match="watch_probs"):
+        verdict_at_stop([Sample([40, EOS], [-1.0, -1.0])], codec, temperature=1.0, rng=_Draws(0.1))
+
+
+def test_a_two_way_last_token_is_scored_over_ok_and_bad_only(codec):
+    from prmlab.training.grpo_loop import completion_logprobs
+
+    model = tiny_causal(codec).eval()
+    prompts, comps = [[1, 40, 41, CHECK], [1, 42, CHECK]], [[43, 44, OK], [45, 46]]
+    with torch.no_grad():
+        full, mask = completion_logprobs(model, prompts, comps, codec.pad_id)
+        two, mask2 = completion_logprobs(model, prompts, comps, codec.pad_id, two_way_last=(OK, BAD))
+        logits = model(input_ids=torch.tensor([prompts[0] + comps[0][:-1]])).logits[0, -1]
+    pair = torch.log_softmax(logits[[OK, BAD]].float(), -1)
+    assert two[0, 2] == pytest.approx(float(pair[0]), abs=1e-5)  # log P(ok) / (P(ok) + P(bad))
+    assert float(two[0, 2]) > float(full[0, 2])  # the two-way share is larger than the vocab-wide one
+    assert torch.equal(two[0, :2], full[0, :2]) and torch.equal(two[1], full[1])  # no verdict: as before
+    assert torch.equal(mask, mask2)
+
+
+class _EndsWithoutVerdict:
+    """A generator whose every check is token 40 and then the end token (a base pretrained on
+    checks without verdicts), with the model's own (ok, bad) probabilities at the end."""
+
+    def __init__(self, model, codec):
+        self.model, self.codec = model, codec
+
+    def generate(self, prompts, *, max_new_tokens, temperature=0.0, stop_ids=(), seed=None,
+                 logprobs=False, watch_ids=None, **_):
+        from prmlab.models.generator import Sample
+
+        with torch.no_grad():
+            rows = [torch.softmax(self.model(input_ids=torch.tensor([list(p) + [40]])).logits[0, -1].float(), -1)
+                    for p in prompts]
+        return [Sample([40, EOS], [-1.0, -1.0], [[0.0, 0.0], [float(r[OK]), float(r[BAD])]]) for r in rows]
+
+
+def test_generative_rl_learns_from_a_judge_that_never_writes_a_verdict(codec):
+    """Every prompt is a bad step and every check ends with the end token: the verdict drawn
+    there still earns 1 when bad, so P(bad) at the end of the check must rise."""
+    from prmlab.training.grpo import RLConfig
+
+    r = next(iter(iter_records(1, 3)))
+    prompt = tuple(codec.check_prompt(r.problem, r.steps[:1]))
+    pool = [StepPrompt(r.id, 0, prompt, False)]
+    model = tiny_causal(codec)
+    loop = JudgeGRPO(model, codec, RLConfig(prompts_per_step=2, num_generations=8, lr=3e-2, max_new_tokens=4),
+                     rationale=True, seed=0)
+    loop.generator = _EndsWithoutVerdict(model, codec)
+
+    def p_bad():
+        with torch.no_grad():
+            row = model(input_ids=torch.tensor([list(prompt) + [40]])).logits[0, -1, [OK, BAD]].float()
+        return float(torch.softmax(row, -1)[1])
+
+    before = p_bad()
+    rows = [loop.step(pool, s) for s in range(5)]
+    assert all(row["verdict_none"] == 0.0 for row in rows)  # every check got its verdict
+    assert any(0 < row["reward_mean"] < 1 for row in rows)  # groups that do not tie: a signal
+    assert p_bad() > before + 0.05
 
 
 POOL = list(iter_records(16, 11))

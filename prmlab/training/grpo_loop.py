@@ -78,9 +78,12 @@ def batch_problems(problems: Sequence[str], cfg: RLConfig, step: int) -> list[st
 
 def completion_logprobs(model, prompt_ids: Sequence[Sequence[int]],
                         completion_ids: Sequence[Sequence[int]], pad_id: int,
-                        device=None) -> tuple[torch.Tensor, torch.Tensor]:
+                        device=None, two_way_last: tuple[int, int] | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Temperature-1 log-probabilities (B, T) of each completion's tokens given its prompt, and
-    the 0/1 mask of real completion tokens (right padding)."""
+    the 0/1 mask of real completion tokens (right padding). With `two_way_last` = (a, b), a
+    completion whose last token is a or b has that token's log-probability taken over {a, b}
+    only (an RL judge's verdict drawn two ways, `training/judge_rl.py`)."""
     device = device or next(model.parameters()).device
     lens = [len(p) + len(c) for p, c in zip(prompt_ids, completion_ids)]
     width = max(lens)
@@ -99,6 +102,9 @@ def completion_logprobs(model, prompt_ids: Sequence[Sequence[int]],
         if c:  # token j of the completion sits at position len(p) + j, predicted from the one before
             out[i, :len(c)] = logp_all[i, len(p) - 1:len(p) - 1 + len(c)]
             mask[i, :len(c)] = 1.0
+            if two_way_last is not None and c[-1] in two_way_last:
+                pair = torch.log_softmax(logits[i, lens[i] - 2, list(two_way_last)], dim=-1)
+                out[i, len(c) - 1] = pair[two_way_last.index(c[-1])]
     return out, mask
 
 

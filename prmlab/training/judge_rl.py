@@ -13,12 +13,18 @@ label-free cells pass those records in unchanged). Nothing else decides what a l
   when it holds fewer prompts than slots; a class absent from the pool gives its slots to the
   other, and the counts actually sampled are recorded per step.
 * Reward (`verdict_reward`): 1 when the completion's verdict token agrees with the label, 0
-  when it disagrees or when the completion has no verdict (it ended, or ran out of tokens,
-  before one): the verdict is read from the completion's token ids, never from decoded text.
-* The two policies. `generative-rl` samples a worked check and its verdict from the full
-  vocabulary through the batched KV-cache engine (`models.generator.KVCacheGenerator`, with
-  log-probabilities), stopping at a verdict or the end token, exactly as `GenerativeJudge`
-  scores. `direct-rl` has no check: its action is the verdict itself, drawn from the two-way
+  when it disagrees or when the completion has no verdict (it ran out of tokens before its
+  stop): the verdict is read from the completion's token ids, never from decoded text.
+* The two policies. `generative-rl` samples a worked check from the full vocabulary through the
+  batched KV-cache engine (`models.generator.KVCacheGenerator`, with log-probabilities) until
+  it stops (a verdict or the end token), and its verdict is then drawn at that stop position
+  from the two-way distribution P(ok) / (P(ok) + P(bad)) (`verdict_at_stop`), which is exactly
+  the score `GenerativeJudge` reads there. A base pretrained on checks without verdicts ends
+  its check with the end token and never samples a verdict token (measured on the quick base:
+  every sample, reward 0 on every step, nothing learned), so a verdict sampled from the full
+  vocabulary would give GRPO no signal; the two-way draw is the judge's own score as its
+  action. The stop decision itself is not trained (its token's log-probability is the verdict's
+  two-way one). `direct-rl` has no check: its action is the verdict itself, drawn from the two-way
   distribution P(ok) / (P(ok) + P(bad)) right after the check marker, which is the score the
   direct judge reports; one batched forward pass is its whole "generation". Sampling the first
   token from the full vocabulary instead would give a base that writes checks there a reward of
@@ -41,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prmlab import seeds
 from prmlab.data.record import Record
-from prmlab.models.generator import KVCacheGenerator
+from prmlab.models.generator import KVCacheGenerator, Sample
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import step_labels_through_first_error
 from prmlab.training.grpo import RLConfig, group_advantages, grpo_loss
@@ -149,6 +155,47 @@ def verdict_of(ids: Sequence[int], codec: Codec) -> bool | None:
     return None
 
 
+def two_way(p_ok: float, p_bad: float, temperature: float = 1.0) -> float:
+    """P(ok) / (P(ok) + P(bad)) of the verdict at `temperature` (0.5 when both underflow).
+
+    >>> two_way(1.0, 3.0), two_way(0.0, 0.0), round(two_way(3.0, 1.0, 0.5), 4)
+    (0.25, 0.5, 0.9)
+    """
+    if p_ok <= 0 and p_bad <= 0:
+        return 0.5
+    if temperature == 1.0:
+        return p_ok / (p_ok + p_bad)  # the generative judge's score, to the bit
+    if p_bad <= 0 or p_ok <= 0:
+        return 1.0 if p_ok > 0 else 0.0
+    d = (math.log(p_bad) - math.log(p_ok)) / temperature
+    return 1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0
+
+
+def verdict_at_stop(samples: Sequence[Sample], codec: Codec, *, temperature: float,
+                    rng) -> tuple[list[list[int]], list[list[float]]]:
+    """Each sampled check with its verdict drawn where it stopped (see the module doc): the stop
+    token (ok, bad or end) is replaced by ok with probability `two_way` of the watched (ok, bad)
+    probabilities at that position, else bad; its log-probability becomes the temperature-1
+    two-way one. A check that ran out of tokens is kept as it is (no verdict). `samples` need
+    `watch_probs` of (ok, bad); `rng` is a `random.Random` (one draw per stopped sample, in order)."""
+    stops = (codec.ok_id, codec.bad_id, codec.eos_id)
+    ids_out, lps_out = [], []
+    for s in samples:
+        ids, lps = list(s.ids), list(s.logprobs or [])
+        if ids and ids[-1] in stops:
+            if not s.watch_probs:
+                raise ValueError("verdict_at_stop needs the samples' watch_probs of (ok, bad)")
+            p_ok, p_bad = (float(x) for x in s.watch_probs[-1])
+            ok = rng.random() < two_way(p_ok, p_bad, temperature)
+            ids[-1] = codec.ok_id if ok else codec.bad_id
+            if lps:
+                q = two_way(p_ok, p_bad)
+                lps[-1] = math.log(max(q if ok else 1.0 - q, 1e-30))
+        ids_out.append(ids)
+        lps_out.append(lps)
+    return ids_out, lps_out
+
+
 def verdict_reward(verdict: bool | None, good: bool) -> float:
     """1 when the verdict agrees with the step's label, else 0 (no verdict is a wrong one).
 
@@ -216,9 +263,9 @@ class JudgeGRPO:
                 samples = self.generator.generate(
                     [list(it.prompt) for it in items], max_new_tokens=cfg.max_new_tokens,
                     temperature=cfg.temperature, stop_ids=[codec.ok_id, codec.bad_id, codec.eos_id],
-                    seed=sample_seed, logprobs=True)
-                comps = [list(s.ids) for s in samples]
-                lps = [list(s.logprobs or []) for s in samples]
+                    seed=sample_seed, logprobs=True, watch_ids=[codec.ok_id, codec.bad_id])
+                comps, lps = verdict_at_stop(samples, codec, temperature=cfg.temperature,
+                                             rng=seeds.rng("judge_rl.verdict", self.seed, step))
                 n_tok = sum(len(x) for x in lps)
                 entropy = -sum(sum(x) for x in lps) / n_tok if n_tok else 0.0
             else:
@@ -238,8 +285,9 @@ class JudgeGRPO:
     def _logp(self, model, batch: JudgeBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T) log-probabilities of the completions under `model` (with grad), and the mask."""
         if self.rationale:
+            c = self.codec
             return completion_logprobs(model, [list(it.prompt) for it in batch.items],
-                                       batch.completion_ids, self.codec.pad_id)
+                                       batch.completion_ids, c.pad_id, two_way_last=(c.ok_id, c.bad_id))
         logp2 = torch.log_softmax(_verdict_logits(model, [it.prompt for it in batch.items], self.codec), -1)
         col = torch.tensor([0 if c[0] == self.codec.ok_id else 1 for c in batch.completion_ids],
                            device=logp2.device)

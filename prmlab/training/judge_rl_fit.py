@@ -10,7 +10,7 @@ and the loop samples through the batched KV-cache engine that every judge scores
 same model, prompts and batch.
 
 GRPO judges (`train_rl_judge`): start from the init (the base, which writes checks in this
-code's format), draw the budget's solutions, take every (prefix, step) through each first error
+code's format but, pretrained without verdicts, no verdict token), draw the budget's solutions, take every (prefix, step) through each first error
 as a prompt with its label, run `steps` GRPO steps (`training/judge_rl.py`), and read the dev F1
 before training (the curve's step 0, the starting judge) and every `eval_every` steps; the RL
 step with the best dev F1 is kept (never step 0: the judge saved is an RL-trained one). The
@@ -19,7 +19,8 @@ balance sampled, entropy, loss, KL when beta > 0, clip fraction, dev F1 where re
 beside the weights as `rl_curve.jsonl`; the totals sampled per class go into `prmlab.json`.
 
 RFT (`rft_examples`): sample `rft_samples` checks of every labelled step from the init at
-`rft_temperature`, keep each whose verdict agrees with the step's label, and return them as
+`rft_temperature`, each with its verdict drawn where it stops as generative-rl draws it
+(`judge_rl.verdict_at_stop`), keep each whose verdict agrees with the step's label, and return them as
 the supervised generative judge's examples (prompt masked; check, verdict and end token as
 targets), which `train_judge` then fits exactly as it fits the teacher's chains.
 """
@@ -42,7 +43,7 @@ from prmlab.models.generator import KVCacheGenerator
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import draw_budget
 from prmlab.training.base import check_format
-from prmlab.training.judge_rl import JudgeGRPO, step_prompts, verdict_of
+from prmlab.training.judge_rl import JudgeGRPO, step_prompts, verdict_at_stop, verdict_of
 from prmlab.training.judges import JudgeConfig, _save_once, _untunable, dev_reads
 
 CURVE_FILE = "rl_curve.jsonl"
@@ -153,13 +154,16 @@ def rft_examples(cfg: JudgeConfig, init: str | Path, codec: Codec,
             samples = gen.generate([list(p.prompt) for p in prompts], max_new_tokens=cfg.rl.grpo.max_new_tokens,
                                    temperature=cfg.rl.rft_temperature,
                                    stop_ids=[codec.ok_id, codec.bad_id, codec.eos_id],
-                                   seed=seeds.seed("judge_rl.rft", cfg.seed, index=k))
-            for p, s in zip(prompts, samples):
-                generated += len(s.ids)
-                v = verdict_of(s.ids, codec)
-                if v is None or v != p.good or s.ids[-1] not in (codec.ok_id, codec.bad_id):
+                                   seed=seeds.seed("judge_rl.rft", cfg.seed, index=k),
+                                   watch_ids=[codec.ok_id, codec.bad_id])
+            comps, _ = verdict_at_stop(samples, codec, temperature=cfg.rl.rft_temperature,
+                                       rng=seeds.rng("judge_rl.rft_verdict", cfg.seed, k))
+            for p, ids in zip(prompts, comps):
+                generated += len(ids)
+                v = verdict_of(ids, codec)
+                if v is None or v != p.good:
                     continue
-                target = list(s.ids) + [codec.eos_id]
+                target = list(ids) + [codec.eos_id]
                 ids = list(p.prompt) + target
                 if len(ids) > cfg.max_length:
                     raise InputError(f"{len(ids)} tokens exceed max_length={cfg.max_length}; raise "
