@@ -87,5 +87,8 @@ CLAIM = Claim(
     unit="AUROC", level="seed", experiments=(PCL,), rule=AtLeast(SIZE), measure=measure,
     notes=("The effect does not separate what PCL taught from what the policy could judge "
            "before: the same self-evaluation before training and after plain GRPO is in each "
-           "replicate's detail.",),
+           "replicate's detail.",
+           "A segment that writes no verdict is still scored, by its two-way P(ok) at the "
+           "segment's last position (experiments/pcl.py); the detail counts the answers "
+           "without a verdict."),
 )
