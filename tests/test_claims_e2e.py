@@ -36,7 +36,8 @@ def test_one_row_per_claim_from_real_cells(suite):
     data = json.loads((out / "claims.json").read_text())
     assert [c["id"] for c in data["claims"]] == [c.id for c in CLAIMS]
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["flagship-b0-s0", "no-worked-b0",
-                                                                "rl-b0-s0", "rl-judges-b0-s0"]
+                                                                "pcl-b0-s0", "rl-b0-s0", "rl-judges-b0-s0",
+                                                                "tree-b0-s0"]
     plan = json.loads((out / "suite.json").read_text())["plan"]
     assert plan["size"]["name"] == "smoke" and plan["folders"][0]["sets"][-2:] == ["base.seed=0", "seeds=[0]"]
     no_worked = json.loads((out / "runs" / "no-worked-b0" / "config.json").read_text())["config"]
@@ -50,6 +51,8 @@ def test_one_row_per_claim_from_real_cells(suite):
         for i in r["inputs"]:
             rl = out / "runs" / i["folder"] / "runs" / i["cell"] / "result.json"  # an RL suite's run
             f = rl if rl.is_file() else out / "runs" / i["folder"] / "cells" / i["cell"] / "cell.json"
+            if i["cell"] == "metrics.json":  # a Tree-GRPO / PCL run's one record
+                f = out / "runs" / i["folder"] / "metrics.json"
             assert _field(json.loads(f.read_text()), i["field"]) == i["value"], (c["id"], i)
         assert c["verdict"] == "inconclusive"  # a single replicate never gives a verdict
     # every cell kind a claim reads was run
@@ -58,6 +61,14 @@ def test_one_row_per_claim_from_real_cells(suite):
     assert (out / "runs" / "flagship-b0-s0" / "report.md").is_file()
     rl = {p.parent.name for p in (out / "runs" / "rl-judges-b0-s0" / "cells").glob("*/cell.json")}
     assert rl == {"generative-rl-N4-s0-b0", "generative-rl-N8-s0-b0"}
+    for cid, folder in (("tree-structure", "tree-b0-s0"), ("self-evaluation", "pcl-b0-s0")):
+        run = out / "runs" / folder
+        assert (run / "metrics.json").is_file() and (run / "policy-run.json").is_file()
+        r = next(c for c in data["claims"] if c["id"] == cid)["replicates"][0]
+        assert not r["reason"] or not r["reason"].startswith("not run yet"), (cid, r["reason"])
+    tree = json.loads((out / "runs" / "tree-b0-s0" / "metrics.json").read_text())
+    assert tree["tokens"]["chain_generations"] >= 2 and (out / "runs" / "tree-b0-s0" / "tree_vs_chain.png").is_file()
+    assert (out / "runs" / "pcl-b0-s0" / "report.md").is_file()
     row = next(c for c in data["claims"] if c["id"] == "rl-judge")["replicates"][0]
     assert {i["cell"] for i in row["inputs"]} >= {"generative-rl-N8-s0-b0", "generative-N8-s0-b0"}
 

@@ -18,7 +18,9 @@ Level = Literal["seed", "base"]
 class Experiment:
     """Run folders a claim reads: flagship folders (`kind="flagship"`: the size's preset with
     `sets` on top) or RL suite folders (`kind="rl"`: `experiments/rl_suite.py` at the size's
-    `rl_size`, `sets` unused), one folder per (base, seed) (`level="seed"`; for RL the seed is
+    `rl_size`, `sets` unused) or Tree-GRPO / PCL folders (`kind="tree"` / `"pcl"`:
+    `experiments/policy_runs.py` at the size's `rl_size` on the base's policy, `sets` unused),
+    one folder per (base, seed) (`level="seed"`; for RL the seed is
     the RL seed) or per base with the size's first seed (`level="base"`). Claims naming the same
     experiment share its folders."""
 
@@ -26,7 +28,7 @@ class Experiment:
     level: Level
     sets: tuple[str, ...]
     why: str
-    kind: Literal["flagship", "rl"] = "flagship"
+    kind: Literal["flagship", "rl", "tree", "pcl"] = "flagship"
 
     def folder(self, base: int, seed: int) -> str:
         return f"{self.name}-b{base}-s{seed}" if self.level == "seed" else f"{self.name}-b{base}"

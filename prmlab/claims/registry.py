@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prmlab.claims import (judge_compute, label_efficiency, labels_from_outcomes, latent_skill,
                            one_example, passk_not_wider, reasoning_not_format, rl_judge,
-                           spurious_rewards, worked_checks)
+                           self_evaluation, spurious_rewards, tree_structure, worked_checks)
 from prmlab.claims.claim import Claim
 
 CLAIMS: tuple[Claim, ...] = (
@@ -19,4 +19,6 @@ CLAIMS: tuple[Claim, ...] = (
     one_example.CLAIM,
     spurious_rewards.CLAIM,
     passk_not_wider.CLAIM,
+    tree_structure.CLAIM,
+    self_evaluation.CLAIM,
 )

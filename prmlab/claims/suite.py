@@ -36,7 +36,7 @@ class Size(BaseModel):
     seeds: list[int]
     note: str
     sets: tuple[str, ...] = ()  # --set overrides on every folder of this size (before the experiment's)
-    rl_size: str = "quick"  # the RL suite size (experiments/rl_suite.py) of its RL experiments
+    rl_size: str = "quick"  # the size of its RL, Tree-GRPO and PCL experiments (experiments/rl_suite.py, policy_runs.py)
 
 
 SIZES: dict[str, Size] = {
@@ -67,7 +67,7 @@ class FolderPlan(BaseModel):
     seed: int | None  # None: a per-base experiment (run with the size's first judge seed)
     sets: list[str]
     config: dict[str, Any]  # the resolved RunConfig dump (RL: RLSuiteConfig), as the folder holds it
-    kind: str = "flagship"  # "rl": an RL suite folder (experiments/rl_suite.py)
+    kind: str = "flagship"  # "rl": an RL suite folder (experiments/rl_suite.py); "tree"/"pcl": experiments/policy_runs.py
 
 
 class SuitePlan(BaseModel):
@@ -113,6 +113,15 @@ def plan_suite(size: str, claims: Sequence[Claim]) -> SuitePlan:
                     folders.append(FolderPlan(
                         name=e.folder(b, one), experiment=e.name, base=b, seed=seed, sets=[],
                         kind="rl", config=suite_config(s.rl_size, base_seed=b, seeds=[one]).model_dump(mode="json")))
+                    continue
+                if e.kind in ("tree", "pcl"):
+                    from prmlab.experiments.policy_runs import policy_run_config
+
+                    one = s.seeds[0] if seed is None else seed
+                    folders.append(FolderPlan(
+                        name=e.folder(b, one), experiment=e.name, base=b, seed=seed, sets=[],
+                        kind=e.kind, config=policy_run_config(e.kind, s.rl_size, base_seed=b,
+                                                              seed=one).model_dump(mode="json")))
                     continue
                 # one base per folder: `base_seeds=null` undoes a preset's base axis (full has
                 # one), so a folder is one base's run and each resumes on its own
@@ -178,6 +187,13 @@ def run_suite(plan: SuitePlan, out: Path, cache: Path | None = None, ui: Any = N
 
             if run_rl_suite(RLSuiteConfig.model_validate(f.config), out / RUNS / f.name,
                             cache or default_cache(), ui):
+                ran.append(f.name)
+        elif f.kind in ("tree", "pcl"):
+            from prmlab.experiments.artifacts import default_cache
+            from prmlab.experiments.policy_runs import PolicyRunConfig, run_policy_run
+
+            if run_policy_run(PolicyRunConfig.model_validate(f.config), out / RUNS / f.name,
+                              cache or default_cache(), ui):
                 ran.append(f.name)
         elif run_sweep(RunConfig.model_validate(f.config), out / RUNS / f.name, cache, ui=ui):
             ran.append(f.name)

@@ -14,10 +14,13 @@ from typing import Any, Callable
 from prmlab.claims.schema import Input
 from prmlab.experiments.records import (CELL_KINDS, GOLD, JudgeCell, TTSCell,
                                         ZeroLabelCell, read_artifacts, record_from_dict)
+from prmlab.experiments.policy_records import PCLResult, TreeResult, read_metrics
 from prmlab.experiments.rl_records import RESULT_FILE, RLResult, read_result
 from prmlab.strict import read_json
 
 RL_SUITE_FILE = "rl-suite.json"  # experiments/rl_suite.py's (that module loads torch)
+POLICY_RUN_FILE = "policy-run.json"  # experiments/policy_runs.py's (it loads torch)
+METRICS = "metrics.json"  # a Tree-GRPO / PCL run's results: the one record of its folder
 
 
 @dataclass
@@ -53,6 +56,19 @@ def read_rl_folder(f: Folder) -> Folder:
     return f
 
 
+def read_policy_run_folder(f: Folder, kind: str) -> Folder:
+    """A Tree-GRPO or PCL folder of the suite: its config (policy-run.json) and, once the run
+    finished, its typed `metrics.json` as the one record (keyed "metrics.json")."""
+    cfg = f.path / POLICY_RUN_FILE
+    if not cfg.is_file():
+        return f
+    raw = read_json(cfg)
+    f.config = raw.get("config") if isinstance(raw, dict) else None
+    if (f.path / METRICS).is_file():
+        f.records[METRICS] = read_metrics(f.path / METRICS, kind)
+    return f
+
+
 def read_folder(path: Path, name: str, experiment: str, base: int, seed: int | None,
                 kind: str = "flagship") -> Folder:
     """The folder's config and every finished cell of a known kind (RL: every finished run);
@@ -61,6 +77,8 @@ def read_folder(path: Path, name: str, experiment: str, base: int, seed: int | N
     f = Folder(name, experiment, base, seed, path)
     if kind == "rl":
         return read_rl_folder(f)
+    if kind in ("tree", "pcl"):
+        return read_policy_run_folder(f, kind)
     cfg = path / "config.json"
     if not cfg.is_file():
         return f
@@ -162,3 +180,15 @@ class ReplicateView:
             return (isinstance(r, RLResult) and r.label == label and r.reward == reward
                     and (n == r.train.candidates if one_example is None else n == one_example))
         return next(iter(sorted(self._find(experiment, keep, per_seed=True), key=lambda x: x.cell)), None)
+
+    def tree_run(self, experiment: str) -> Ref | None:
+        """This replicate's Tree-GRPO run (its `cell` is "metrics.json", its fields that file's)."""
+        f = self.folder(experiment)
+        r = f.records.get(METRICS) if f is not None else None
+        return Ref(f.name, METRICS, r) if isinstance(r, TreeResult) else None
+
+    def pcl_run(self, experiment: str) -> Ref | None:
+        """This replicate's PCL run (its `cell` is "metrics.json", its fields that file's)."""
+        f = self.folder(experiment)
+        r = f.records.get(METRICS) if f is not None else None
+        return Ref(f.name, METRICS, r) if isinstance(r, PCLResult) else None

@@ -62,12 +62,29 @@ def claims_command(
         for f in plan.folders:
             if f.kind == "rl":  # an RL suite folder: its own report
                 write_rl_suite_report(folder / "runs" / f.name, suite_runs(folder / "runs" / f.name))
+            elif f.kind in ("tree", "pcl"):  # a tree-grpo / pcl run: the command's own report
+                _policy_run_report(folder / "runs" / f.name, f.kind)
             else:
                 build_report(folder / "runs" / f.name)
     res = build_claims(folder, CLAIMS, plan)
     for c in res.claims:
         typer.echo(f"{c.verdict:<13} {c.title}: {fmt_effect(c.summary)}")
     typer.echo(f"wrote {', '.join(str(folder / f) for f in FILES)} ({time.time() - t0:.0f}s)")
+
+
+def _policy_run_report(run: Path, kind: str) -> None:
+    """What `prmlab tree-grpo` / `prmlab pcl` draw for their folder, once the run finished."""
+    if not (run / "metrics.json").is_file():
+        return
+    if kind == "pcl":
+        from prmlab.reports.pcl import report
+
+        report(run)
+    else:
+        from prmlab.reports.tree_figures import plot_tree_vs_chain
+        from prmlab.strict import read_json
+
+        plot_tree_vs_chain(read_json(run / "metrics.json", note=False), run / "tree_vs_chain.png")
 
 
 def register(app: typer.Typer) -> None:
