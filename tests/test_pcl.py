@@ -59,9 +59,13 @@ def tiny_model():
 
 
 def test_segment_layout_mask_and_reward_by_hand():
-    # group of 4: right+<ok> (agrees), right+<bad>, wrong+<bad> (agrees), wrong+no verdict
-    ok, bad = [C.ok_id], C.encode("answer") + [C.bad_id]
-    gen = Scripted([RIGHT, RIGHT, WRONG, WRONG], [ok, bad, bad, [C.eos_id]])
+    # group of 4: right + <ok> (agrees), right + <eos> where P(<bad>) is 1 (drawn <bad>),
+    # wrong + "answer" <bad> (agrees), wrong + a segment that ran out of tokens (no verdict);
+    # the (ok, bad) probabilities at each stop make the two-way draws certain
+    ok, bad, ran_out = [C.ok_id], C.encode("answer") + [C.bad_id], C.encode("answer")
+    gen = Scripted([RIGHT, RIGHT, WRONG, WRONG], [ok, [C.eos_id], bad, ran_out],
+                   watch=[[[1.0, 0.0]], [[0.0, 1.0]], [[0.5, 0.5]] * (len(bad) - 1) + [[0.0, 1.0]],
+                          [[0.5, 0.5]] * len(ran_out)])
     cfg = RLConfig(steps=1, prompts_per_step=1, num_generations=4, scale_rewards=False)
     loop = PCLLoop(tiny_model(), C, cfg, PCLConfig(lam=0.5), ARITH, generator=gen)
     batch = loop.sample([P], 0)
@@ -69,22 +73,26 @@ def test_segment_layout_mask_and_reward_by_hand():
     assert batch.rewards == [1.5, 1.0, 0.5, 0.0]
     assert batch.advantages.tolist() == [0.75, 0.25, -0.25, -0.75]
     check = C.check[0]
-    assert batch.completion_ids[1] == RIGHT + [check] + bad
-    assert batch.engine_logprobs[1] == [-0.5] * len(RIGHT) + [0.0] + [-0.5] * len(bad)
-    n = len(RIGHT)
-    assert batch.train_mask[1, :n + 1 + len(bad)].tolist() == [1.0] * n + [0.0] + [1.0] * len(bad)
-    assert batch.train_mask[0, n + 2:].sum() == 0  # padding past a 1-token segment
+    assert batch.completion_ids[1] == RIGHT + [check] + [C.bad_id]  # the end token became the draw
+    assert batch.completion_ids[2] == WRONG + [check] + bad and batch.completion_ids[3] == WRONG + [check] + ran_out
+    # the drawn verdict's log-probability is its two-way one: log 1 = 0 here
+    assert batch.engine_logprobs[1] == [-0.5] * len(RIGHT) + [0.0] + [0.0]
+    assert batch.engine_logprobs[2] == [-0.5] * len(WRONG) + [0.0] + [-0.5] * (len(bad) - 1) + [0.0]
+    assert batch.two_way_last == (C.ok_id, C.bad_id)
+    n = len(WRONG)
+    assert batch.train_mask[2, :n + 1 + len(bad)].tolist() == [1.0] * n + [0.0] + [1.0] * len(bad)
+    assert batch.train_mask[0, len(RIGHT) + 2:].sum() == 0  # padding past a 1-token segment
     # answers stop at <eos> (as at inference); segments at a verdict or <eos>, after <check>
     a, s = gen.calls
     assert a["stop_ids"] == [C.eos_id] and s["stop_ids"] == [C.ok_id, C.bad_id, C.eos_id]
-    assert s["last"] == [check] * 4 and a["seed"] != s["seed"]
+    assert s["last"] == [check] * 4 and a["seed"] != s["seed"] and s["watch_ids"] == [C.ok_id, C.bad_id]
     assert [e.predicted for e in loop.last_self_evals] == [1, 0, 0, None]
 
 
 def test_train_mask_hook_masks_the_loss():
     from prmlab.training.grpo_loop import GRPOLoop
 
-    gen = Scripted([RIGHT, WRONG], [[C.ok_id], [C.ok_id]])
+    gen = Scripted([RIGHT, WRONG], [[C.ok_id], [C.ok_id]], watch=[[[0.7, 0.3]], [[0.7, 0.3]]])
     model = tiny_model()
     loop = PCLLoop(model, C, RLConfig(steps=1, prompts_per_step=1, num_generations=2),
                    PCLConfig(), ARITH, generator=gen)

@@ -44,7 +44,8 @@ class PolicyRunConfig(BaseModel):
 
 _SMOKE = ("rl.steps=2", "rl.prompts_per_step=2", "rl.max_new_tokens=8", "n_train=8", "n_test=6",
           "save_every=2", "bootstrap_resamples=50")
-# quick: 20 steps of 8 problems at the RL suite's lr, 100 test problems (as the RL suite's)
+# quick: 20 steps of 8 problems at the RL suite's lr, 100 test problems (as the RL suite's); PCL segments
+# get the generative judge's check budget (120 tokens: the quick base's checks run past 24)
 _QUICK = ("rl.steps=20", "rl.prompts_per_step=8", "rl.lr=0.0001", "n_train=256", "n_test=100",
           "save_every=5", "bootstrap_resamples=1000")
 SIZES: dict[str, dict[Kind, tuple[str, ...]]] = {
@@ -52,7 +53,8 @@ SIZES: dict[str, dict[Kind, tuple[str, ...]]] = {
               "pcl": (*_SMOKE, "rl.num_generations=2", "eval_samples=2", "pcl.eval_max_tokens=4")},
     "quick": {"tree": (*_QUICK, "tree.m_trees=4", "tree.n_expand=2", "tree.l_rounds=1",
                        "tree.advantage=sum", "eval_every=5"),
-              "pcl": (*_QUICK, "rl.num_generations=8", "eval_samples=4", "pcl.lam=1.0")},
+              "pcl": (*_QUICK, "rl.num_generations=8", "eval_samples=4", "pcl.lam=1.0",
+                      "pcl.eval_max_tokens=120")},
 }
 
 

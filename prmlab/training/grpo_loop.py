@@ -52,6 +52,9 @@ class StepBatch:
     train_mask: torch.Tensor | None = None
     """(B, T) 0/1: which completion tokens the loss reads (None: all). PCL puts a token it
     forced, not sampled, into the completion and masks it out here."""
+    two_way_last: tuple[int, int] | None = None
+    """(ok, bad): a completion ending in one of them drew it two ways (`completion_logprobs`);
+    PCL's self-evaluation verdict. None: every token is a full-vocabulary draw."""
 
 
 AdvantageFn = Callable[[StepBatch, RLConfig], torch.Tensor]
@@ -207,13 +210,13 @@ class GRPOLoop:
         if self.ref is not None:
             with torch.no_grad():
                 ref_logp, _ = completion_logprobs(self.ref, batch.prompt_ids, batch.completion_ids,
-                                                  self.codec.pad_id)
+                                                  self.codec.pad_id, two_way_last=batch.two_way_last)
         adv = batch.advantages
         if adv.ndim == 2 and adv.shape[1] < t:  # per-token advantages of the longest completion
             adv = torch.nn.functional.pad(adv, (0, t - adv.shape[1]))
         for it in range(cfg.iterations):
             logp, mask = completion_logprobs(self.model, batch.prompt_ids, batch.completion_ids,
-                                             self.codec.pad_id)
+                                             self.codec.pad_id, two_way_last=batch.two_way_last)
             if batch.train_mask is not None:
                 mask = mask * batch.train_mask[:, :mask.shape[1]].to(mask.device)
             if it == 0:

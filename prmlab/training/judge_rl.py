@@ -183,7 +183,7 @@ def verdict_at_stop(samples: Sequence[Sample], codec: Codec, *, temperature: flo
     for s in samples:
         ids, lps = list(s.ids), list(s.logprobs or [])
         if ids and ids[-1] in stops:
-            if not s.watch_probs:
+            if s.watch_probs is None or len(s.watch_probs) == 0:
                 raise ValueError("verdict_at_stop needs the samples' watch_probs of (ok, bad)")
             p_ok, p_bad = (float(x) for x in s.watch_probs[-1])
             ok = rng.random() < two_way(p_ok, p_bad, temperature)

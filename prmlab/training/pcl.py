@@ -11,8 +11,12 @@ The segment in the arith text format reuses the markers the base is pretrained o
   measured without the segment, by the same greedy decoding as plain GRPO.
 * The segment starts with a forced `<check>` (prmlab writes it; it is no sampled action, so
   the loss masks it out: `StepBatch.train_mask`), then the policy writes up to
-  `eval_max_tokens` tokens and stops at its first verdict: `<ok>` predicts reward 1, `<bad>`
-  predicts 0. A segment that ends without a verdict predicts nothing.
+  `eval_max_tokens` tokens until it stops (a verdict or the end token), and its verdict is
+  drawn there from P(<ok>) / (P(<ok>) + P(<bad>)) (`training/judge_rl.verdict_at_stop`, as the
+  RL judge draws it): `<ok>` predicts reward 1, `<bad>` 0. A base pretrained on checks without
+  verdicts ends its checks with the end token and never samples a verdict token itself
+  (measured on the quick policy: 0 to 24 of 1,280 training segments held one), so without the
+  draw the agreement term would never pay. A segment that runs out of tokens predicts nothing.
 * Reward = correctness + `lam` x agreement: correctness is the verifier's 0/1 (the outcome
   reward), agreement is 1 iff the prediction equals it (no prediction: 0). One group-relative
   advantage per completion covers the answer and the segment tokens alike (the reward as the
@@ -40,6 +44,7 @@ from prmlab.models.generator import Generator
 from prmlab.models.text import Codec
 from prmlab.training.grpo import RLConfig, group_advantages
 from prmlab.training.grpo_loop import GRPOLoop, StepBatch, reward_stats
+from prmlab.training.judge_rl import verdict_at_stop
 from prmlab.training.rewards import Completion
 
 
@@ -133,18 +138,21 @@ class PCLLoop:
         with torch.no_grad():
             # plain GRPO's own sampler: equal seeds sample equal answers
             prompts, slots, answers = self.grpo.sample_answers(problems, step)
-            evals, segs = self_evaluate(self.generator, codec, prompts, [a.ids for a in answers],
-                                        max_tokens=self.pcl.eval_max_tokens,
-                                        temperature=cfg.temperature,
-                                        seed=seeds.seed("pcl.segment", cfg.seed, index=step),
-                                        logprobs=True, watch=False)
+            _, segs = self_evaluate(self.generator, codec, prompts, [a.ids for a in answers],
+                                    max_tokens=self.pcl.eval_max_tokens,
+                                    temperature=cfg.temperature,
+                                    seed=seeds.seed("pcl.segment", cfg.seed, index=step),
+                                    logprobs=True, watch=True)
+            seg_ids, seg_lps = verdict_at_stop(segs, codec, temperature=cfg.temperature,
+                                               rng=seeds.rng("pcl.verdict", cfg.seed, step))
+            evals = [SelfEval(ids, prediction(codec, ids), None) for ids in seg_ids]
         completions, comp_ids, lps, masks, rewards = [], [], [], [], []
         n_check = len(codec.check)
-        for (g, j, text), a, e, s in zip(slots, answers, evals, segs):
+        for (g, j, text), a, e, s_lps in zip(slots, answers, evals, seg_lps):
             steps = codec.split_steps(a.ids)
             completions.append(Completion(text, steps, step, g, j))
             comp_ids.append(list(a.ids) + list(codec.check) + list(e.ids))
-            lps.append(list(a.logprobs or []) + [0.0] * n_check + list(s.logprobs or []))
+            lps.append(list(a.logprobs or []) + [0.0] * n_check + s_lps)
             masks.append([1.0] * len(a.ids) + [0.0] * n_check + [1.0] * len(e.ids))
             rewards.append(pcl_reward(float(is_solved(self.task, text, steps)), e.predicted,
                                       self.pcl.lam))
@@ -154,7 +162,7 @@ class PCLLoop:
             mask[i, :len(m)] = torch.tensor(m)
         batch = StepBatch(completions, prompts, comp_ids, lps, rewards,
                           group_advantages(rewards, cfg.num_generations, scale=cfg.scale_rewards),
-                          train_mask=mask)
+                          train_mask=mask, two_way_last=(codec.ok_id, codec.bad_id))
         self.last_self_evals = evals
         return batch
 
