@@ -104,12 +104,18 @@ def test_train_mask_hook_masks_the_loss():
 
 
 def test_self_evaluation_score_is_read_at_the_verdict():
-    # P(<ok>), P(<bad>) per written position; the verdict is the 2nd id: 0.6 / (0.6 + 0.2)
-    gen = Scripted([], [C.encode("answer") + [C.ok_id], [C.eos_id]],
-                   watch=[[[0.1, 0.3], [0.6, 0.2]], [[0.3, 0.1]]])
-    evals, _ = self_evaluate(gen, C, [C.policy_prompt(P)] * 2, [RIGHT, WRONG], max_tokens=4)
-    assert evals[0].predicted == 1 and evals[0].score == pytest.approx(0.75)
-    assert evals[1].predicted is None and evals[1].score == pytest.approx(0.75)
+    # P(<ok>), P(<bad>) per written position; the verdict is the 2nd id: 0.6 / (0.6 + 0.2);
+    # the 2nd and 3rd segments end without one: read where they stop, 0.3 / 0.4 -> <ok> and
+    # 0.1 / 0.4 -> <bad>; the 4th runs out of its 4 tokens: no verdict, its score still read
+    out_of_budget = C.encode("answer is 6 is 6")[:4]
+    assert len(out_of_budget) == 4 and C.eos_id not in out_of_budget
+    gen = Scripted([], [C.encode("answer") + [C.ok_id], [C.eos_id], [C.eos_id], out_of_budget],
+                   watch=[[[0.1, 0.3], [0.6, 0.2]], [[0.3, 0.1]], [[0.1, 0.3]],
+                          [[0.2, 0.2]] * 3 + [[0.1, 0.3]]])
+    evals, _ = self_evaluate(gen, C, [C.policy_prompt(P)] * 4, [RIGHT, WRONG, WRONG, RIGHT],
+                             max_tokens=4)
+    assert [e.predicted for e in evals] == [1, 1, 0, None]
+    assert [e.score for e in evals] == pytest.approx([0.75, 0.75, 0.25, 0.25])
     assert gen.calls[0]["watch_ids"] == [C.ok_id, C.bad_id]
 
 

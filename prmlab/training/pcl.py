@@ -25,8 +25,11 @@ The segment in the arith text format reuses the markers the base is pretrained o
 
 As a judge (`self_eval`), the segment is decoded greedily after a solution with the
 probabilities of `<ok>` and `<bad>` watched; the score of the solution is
-P(<ok>) / (P(<ok>) + P(<bad>)) where the verdict was written (or at the segment's last token
-when none was: counted as `no_verdict`). No extra model is run: the policy judges itself.
+P(<ok>) / (P(<ok>) + P(<bad>)) where the segment stopped (at its verdict or its end token), and
+its verdict is the greedy form of the training draw: the written one, or, where the segment
+ended without one, `<ok>` iff the score is at least 0.5 (the generative judge's reading). Only
+a segment that ran out of tokens has no verdict (`no_verdict`). No extra model is run: the
+policy judges itself.
 """
 
 from __future__ import annotations
@@ -62,8 +65,8 @@ class SelfEval:
     """One segment: its ids (after the forced `<check>`), the prediction, the judge score."""
 
     ids: list[int]
-    predicted: int | None  # 1: <ok>, 0: <bad>, None: no verdict within the budget
-    score: float | None  # P(<ok>) / (P(<ok>) + P(<bad>)) at the verdict (None: not watched)
+    predicted: int | None  # 1: <ok>, 0: <bad>, None: ran out of tokens (or not watched, no verdict)
+    score: float | None  # P(<ok>) / (P(<ok>) + P(<bad>)) where it stopped (None: not watched)
 
 
 def prediction(codec: Codec, segment: Sequence[int]) -> int | None:
@@ -109,11 +112,13 @@ def self_evaluate(generator: Generator, codec: Codec, prompts: Sequence[Sequence
                                  watch_ids=[codec.ok_id, codec.bad_id] if watch else None)
     out = []
     for s in samples:
-        score = None
+        score, predicted = None, prediction(codec, s.ids)
         if watch and s.watch_probs is not None and len(s.watch_probs):
             ok, bad = (float(x) for x in s.watch_probs[len(s.ids) - 1])
             score = ok / (ok + bad) if ok + bad > 0 else 0.5
-        out.append(SelfEval(list(s.ids), prediction(codec, s.ids), score))
+            if predicted is None and s.ids and s.ids[-1] == codec.eos_id:
+                predicted = int(score >= 0.5)  # stopped without a verdict: read it there
+        out.append(SelfEval(list(s.ids), predicted, score))
     return out, samples
 
 
