@@ -254,3 +254,50 @@ def test_cli_synth_chains_through_a_server_writes_the_local_teachers_chains(tmp_
     local, served = (read_chains(tmp_path / d / "chains.jsonl") for d in ("local", "served"))
     assert [r.record.id for r in served] == ["a", "b", "c"]
     assert [r.text for r in served] == [r.text for r in local]
+
+
+def test_thinkprm_run_end_to_end_scores_every_held_out_solution_with_progress(tmp_path,
+                                                                             teacher_dir):
+    """The whole recipe on a tiny random base: split, chains (none kept: generative is
+    skipped, saying why), direct and discriminative judges trained and evaluated on every
+    held-out solution, the critic beside them; the evaluation's progress reaches its total;
+    a rerun resumes and rewrites the same results; scores in chunks equal one call's
+    (to float noise: batch mates pad differently)."""
+    from prmlab.experiments.thinkprm import ThinkPRMConfig, _score_in_chunks, run
+    from prmlab.judges.load import load_judge
+
+    recs = [Record(id=f"p{p}-{i}", problem=f"tom has {p} bags", steps=["3 * 4 = 12", "12 - 2 = 10"],
+                   labels=labels_from_first_error(i - 1, 2), first_error=i - 1)
+            for p in range(1, 7) for i in range(2)]  # 6 problems, a correct and a wrong solution each
+    data = tmp_path / "d.jsonl"
+    write_records(data, recs)
+    cfg = ThinkPRMConfig(base=str(teacher_dir), data=str(data), eval_size=4, dev_size=2,
+                         budgets=[2], max_steps=1, batch_size=1, eval_every=1,
+                         teacher_max_new_tokens=6, judge_max_new_tokens=4,
+                         critic_max_new_tokens=6, resamples=20, chunk_size=3)
+    calls: dict[str, list[tuple[int, int]]] = {}
+
+    def bar(label):
+        return lambda done, total, *_row: calls.setdefault(label, []).append((done, total))
+
+    out = tmp_path / "run"
+    results = run(cfg, out, log=lambda _m: None, progress=bar)
+    judges = results["budgets"]["2"]["judges"]
+    assert judges["generative"] == {"skipped": "no kept chains to train on"}
+    for fmt in ("direct", "discriminative"):
+        assert judges[fmt]["n"]["solutions"] == 4
+        assert calls[f"eval {fmt} N=2"] == [(3, 4), (4, 4)]  # chunks of 3: 3, then the last one
+    assert calls["critic"][-1][0] == calls["critic"][-1][1]
+    assert results["critic"]["n"]["solutions"] == 4
+    first = (out / "results.json").read_bytes()
+    calls.clear()
+    run(cfg, out, log=lambda _m: None, progress=bar)
+    assert not any(k.startswith("eval") for k in calls)  # nothing re-evaluated
+    assert (out / "results.json").read_bytes() == first
+
+    judge = load_judge(str(out / "judges" / "N2" / "direct"))
+    whole = judge.score(recs)
+    chunked = _score_in_chunks(judge, recs, 5, None)
+    assert [s.id for s in chunked] == [s.id for s in whole]
+    for a, b in zip(chunked, whole):  # other batch mates pad differently: equal to float noise
+        assert a.step_scores == pytest.approx(b.step_scores, abs=1e-6)

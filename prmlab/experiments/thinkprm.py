@@ -111,7 +111,7 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
         progress: Callable[[str], Callable] | None = None) -> dict[str, Any]:
     """Run (or resume) the whole recipe into `out` (prepared by the caller); returns results.
     `progress(label)` gives a callback `(done, total, ...)` per long stage."""
-    from prmlab.evaluation.run import evaluate_judge
+    from prmlab.evaluation.run import evaluate_scores
     from prmlab.judges.load import load_judge
     from prmlab.models.chat import ChatCompleter, end_ids
     from prmlab.models.generator import KVCacheGenerator
@@ -187,10 +187,12 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
                 _on_gpu(judge.model)
                 if hasattr(judge, "max_new_tokens"):
                     judge.max_new_tokens = cfg.judge_max_new_tokens
-                evaluate_judge(judge, parts["eval"], edir,
-                               {"judge": fmt, "bootstrap_resamples": cfg.resamples,
-                                "bootstrap_seed": cfg.seed, "baseline_seed": cfg.seed,
-                                "data_path": cfg.data})
+                scores = _score_in_chunks(judge, parts["eval"], cfg.chunk_size,
+                                          bar(f"eval {fmt} N={n}"))
+                evaluate_scores(parts["eval"], scores, edir,
+                                {"judge": fmt, "bootstrap_resamples": cfg.resamples,
+                                 "bootstrap_seed": cfg.seed, "baseline_seed": cfg.seed,
+                                 "data_path": cfg.data})
             entry["judges"][fmt] = _headline(read_json(edir / "metrics.json", note=False))
         results["budgets"][str(n)] = entry
     if cfg.critic:
@@ -204,7 +206,9 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
             judge = CriticJudge(lm, tok, max_new_tokens=cfg.critic_max_new_tokens,
                                 batch_size=cfg.chunk_size, seed=cfg.seed)
             log(f"critic: {len(parts['eval'])} held-out solutions")
-            preds = judge.predict(parts["eval"])
+            critic_bar = bar("critic")
+            preds = judge.predict(parts["eval"], on_batch=None if critic_bar is None else
+                                  lambda done, total, _tokens, _s: critic_bar(done, total))
             metrics, rows = critic_metrics(parts["eval"], preds, dict(judge.stats),
                                            {"judge": "critic", "bootstrap_resamples": cfg.resamples,
                                             "bootstrap_seed": cfg.seed, "baseline_seed": cfg.seed,
@@ -215,6 +219,18 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
         results["critic"] = {**_headline(m), "parse_failures": m["critic"]["parse_failures"]}
     write_json(out / "results.json", results)
     return results
+
+
+def _score_in_chunks(judge: Any, records: list[Record], chunk: int,
+                     progress: Optional[Callable[[int, int], None]]) -> list[Any]:
+    """`judge.score` over `records`, `chunk` at a time so a long evaluation shows progress;
+    a judge's scores of one record do not depend on the others in its call."""
+    scores: list[Any] = []
+    for start in range(0, len(records), max(1, chunk)):
+        scores.extend(judge.score(records[start:start + max(1, chunk)]))
+        if progress:
+            progress(len(scores), len(records))
+    return scores
 
 
 def _headline(m: dict[str, Any]) -> dict[str, Any]:
