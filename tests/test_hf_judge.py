@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from prmlab.data.record import Record
+from prmlab.errors import InputError
 from prmlab.models.generator import Sample
 from prmlab.models.text import Codec, TextFormat
 from prmlab.supervision.chain_filter import judge_chain
@@ -172,6 +173,39 @@ def test_fine_tune_save_load_and_score(tmp_path, init_dir, fmt):
     scores = judge.score([RECORD])
     assert len(scores[0].step_scores) == 2
     assert all(0.0 <= x <= 1.0 for x in scores[0].step_scores)
+    # a smaller batch (what a real LM needs) reaches the judge and its engine, and scores the same
+    small = load_judge(str(tmp_path / "j"), batch_size=1)
+    assert small.batch_size == 1
+    if hasattr(small, "generator"):
+        assert small.generator.batch_size == 1
+    assert small.score([RECORD])[0].step_scores == pytest.approx(scores[0].step_scores, abs=1e-6)
+    with pytest.raises(InputError, match="batch size must be at least 1"):
+        load_judge(str(tmp_path / "j"), batch_size=0)
+
+
+def test_cli_eval_of_a_real_lm_judge_takes_a_batch_size(tmp_path, init_dir, run_cli):
+    from prmlab.data.jsonl import write_records
+    from prmlab.training.hf_judges import HFJudgeConfig, train_hf_judge
+    from prmlab.training.loop import FitConfig
+
+    cfg = HFJudgeConfig(format="generative", lrs=[1e-3], dev_max=2, max_new_tokens=12,
+                        fit=FitConfig(batch_size=2, max_steps=1, eval_every=1, warmup_steps=0))
+    rows = _rows()
+    train_hf_judge(cfg, init_dir, rows, [r.record for r in rows], tmp_path / "j", log=lambda s: None)
+    data = tmp_path / "d.jsonl"
+    write_records(data, [r.record for r in rows])
+    outs = {}
+    for b in ("1", None):
+        out = tmp_path / f"eval-{b}"
+        code, _, err = run_cli("eval", "--judge", tmp_path / "j", "--data", data, "--out", out,
+                               "--resamples", "10", *(("--batch-size", b) if b else ()))
+        assert code == 0, err
+        outs[b] = json.loads((out / "metrics.json").read_text())
+    assert outs["1"]["config"]["batch_size"] == 1 and outs[None]["config"]["batch_size"] is None
+    assert outs["1"]["auroc"] == outs[None]["auroc"]
+    code, _, err = run_cli("eval", "--judge", tmp_path / "j", "--data", data,
+                           "--out", tmp_path / "bad", "--batch-size", "0")
+    assert code == 2 and "batch-size" in err
 
 
 def test_lora_fine_tune_merges_before_saving(tmp_path, init_dir):

@@ -77,6 +77,9 @@ def eval_command(
     fmt: Optional[str] = typer.Option(None, "--format", help="Data format (default: sniffed)."),
     resamples: int = typer.Option(1000, "--resamples", min=0, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (and random baseline seed)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Judge prompts "
+                                             "per batch (default: the judge's own, 512 for "
+                                             "generative judges; lower it for real LMs)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     backend: str = backend_opts.BACKEND,
     base_url: Optional[str] = backend_opts.BASE_URL,
@@ -114,6 +117,8 @@ def eval_command(
         step_scores: Any = read_step_scores(scores)
     else:
         extra = {"zero_label": True} if zero_label else {"k": k, "temperature": temperature}
+        if batch_size is not None:
+            extra["batch_size"] = batch_size
         set_stage(f"scoring with {judge}")
         gen = backend_opts.generator_from_options(backend, base_url, served_model, concurrency)
         if gen is not None:  # a generative or zero-label judge's tokens come from the server
@@ -121,7 +126,7 @@ def eval_command(
             config.update(backend=backend, base_url=base_url, served_model=gen.config.model)
         j = resolve_judge(judge, seed=seed, progress=True, **extra)  # type: ignore[arg-type]
         config.update(judge=j.name, judge_spec=judge, k=k, temperature=temperature,
-                      zero_label=zero_label)
+                      zero_label=zero_label, batch_size=batch_size)
         # A judge's saved threshold is for its own scores, not for the zero-label rule's 0/1.
         if threshold is None and tune_on is None and not zero_label and Path(judge).is_dir():  # type: ignore[arg-type]
             from prmlab.models.checkpoint import read_info

@@ -13,10 +13,16 @@ from prmlab.models.checkpoint import check_checkpoint, load_codec, load_model
 
 def load_judge(spec: str, *, k: int = 1, temperature: float | None = None, seed: int = 0,
                zero_label: bool = False, trust_remote_code: bool = False, progress: bool = False,
-               generator=None):
+               generator=None, batch_size: int | None = None):
     """`generator` (a `prmlab.models.generator.Generator`, e.g. a server backend) writes the
-    tokens of a generative or zero-label judge; None: the checkpoint's own KV-cache engine."""
+    tokens of a generative or zero-label judge; None: the checkpoint's own KV-cache engine.
+    `batch_size`: prompts per forward or generation batch (None: the judge's own default, sized
+    for the embedded domain's small models; a 135M+ LM with long prompts needs far fewer)."""
+    if batch_size is not None and batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}", field="batch_size")
     gen = {} if generator is None else {"generator": generator}
+    if batch_size is not None:
+        gen["batch_size"] = batch_size
     if spec.startswith("baseline:"):  # k, temperature and progress do not apply
         kind = spec.split(":", 1)[1]
         if kind not in BASELINES:
