@@ -17,8 +17,8 @@ case "$SIZE" in
   smoke) prmlab synth thinkprm --base "$CACHE" --out "$OUT" --budget 2 --eval-size 2 --dev-size 0 \
            --max-steps 1 --batch-size 1 --eval-every 1 --teacher-max-new-tokens 48 \
            --judge-max-new-tokens 8 --critic-max-new-tokens 16 --resamples 200 --chunk-size 2 --threads 1 ;;
-  full)  prmlab synth thinkprm --base "$CACHE" --out "$OUT" --budget 64 --eval-size 100 --dev-size 16 \
-           --max-steps 60 --batch-size 4 --eval-every 20 --teacher-max-new-tokens 256 \
-           --judge-max-new-tokens 120 --critic-max-new-tokens 256 --threads 2 ;;
+  full)  prmlab synth thinkprm --base "$CACHE" --out "$OUT" --budget 32 --eval-size 60 --dev-size 8 \
+           --max-steps 30 --batch-size 2 --eval-every 10 --teacher-max-new-tokens 256 \
+           --judge-max-new-tokens 64 --critic-max-new-tokens 256 --threads 2 ;;
   *) echo "usage: $0 smoke|full [OUT]" >&2; exit 2 ;;
 esac
