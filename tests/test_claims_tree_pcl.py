@@ -12,7 +12,8 @@ from prmlab.claims.suite import SIZES, FolderPlan, SuitePlan, extends
 from prmlab.errors import InputError
 from prmlab.experiments.policy_runs import policy_run_config
 
-PINNED_QUICK = Path("/work/runs/claims-quick/suite.json")  # the real quick suite (read only)
+# the real quick suite, where the README's `prmlab claims --size quick --out runs/claims-quick` writes it (read only)
+PINNED_QUICK = Path(__file__).resolve().parents[1] / "runs" / "claims-quick" / "suite.json"
 
 
 def _m(value, ci=None, reason=None):

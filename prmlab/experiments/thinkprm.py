@@ -226,8 +226,8 @@ def _score_in_chunks(judge: Any, records: list[Record], chunk: int,
     """`judge.score` over `records`, `chunk` at a time so a long evaluation shows progress;
     a judge's scores of one record do not depend on the others in its call."""
     scores: list[Any] = []
-    for start in range(0, len(records), max(1, chunk)):
-        scores.extend(judge.score(records[start:start + max(1, chunk)]))
+    for start in range(0, len(records), chunk):  # chunk_size is validated >= 1
+        scores.extend(judge.score(records[start:start + chunk]))
         if progress:
             progress(len(scores), len(records))
     return scores
