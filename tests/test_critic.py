@@ -21,6 +21,7 @@ from prmlab.metrics.processbench import processbench_metrics, processbench_point
 from prmlab.evaluation.run import evaluate_scores  # noqa: E402
 from prmlab.judges import critic as C  # noqa: E402
 from prmlab.judges.protocol import StepScores  # noqa: E402
+from prmlab.models.chat import end_ids  # noqa: E402
 
 CHAT = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
         "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -295,4 +296,4 @@ def test_gguf_tokenizer_gets_the_chat_template():
     text = tok.decode(C.encode_prompt(tok, "What is 2+3?", ["2+3=6", "so 6"]))
     assert text.startswith("<|im_start|>system") and "<paragraph_1>\nso 6\n</paragraph_1>" in text
     assert text.endswith("<|im_start|>assistant\n")
-    assert tok.eos_token_id in C.stop_ids(tok)
+    assert tok.eos_token_id in end_ids(tok)
