@@ -28,6 +28,7 @@ MC_HARD_128 = [0.55, 0.50, 0.60]
 TTS = {1: [0.70, 0.70, 0.70], 8: [0.70, 0.70, 0.71]}
 ZERO_LABEL, ZERO_LABEL_NO_WORKED = 0.40, 0.10
 GEN_RL = {128: [0.9] * 3, 1024: [0.80, 0.78, 0.79]}  # the rl-judges folders
+GEN_RL_SFT = {128: [0.5] * 3, 1024: [0.71, 0.72, 0.75]}  # the rl-judges-sft folders
 
 
 def _metrics(f1):
@@ -73,6 +74,8 @@ def _plan():
                           config={"fake": f"flagship-b0-s{s}"}) for s in SEEDS]
     folders += [FolderPlan(name=f"rl-judges-b0-s{s}", experiment="rl-judges", base=0, seed=s, sets=[],
                            config={"fake": f"rl-judges-b0-s{s}"}) for s in SEEDS]
+    folders += [FolderPlan(name=f"rl-judges-sft-b0-s{s}", experiment="rl-judges-sft", base=0, seed=s,
+                           sets=[], config={"fake": f"rl-judges-sft-b0-s{s}"}) for s in SEEDS]
     folders.append(FolderPlan(name="no-worked-b0", experiment="no-worked", base=0, seed=None,
                               sets=[], config={"fake": "no-worked-b0"}))
     return SuitePlan(size=Size(name="test", preset="smoke", bases=[0], seeds=SEEDS,
@@ -92,6 +95,9 @@ def suite(tmp_path):
     for s in SEEDS:
         _write(tmp_path / "runs" / f"rl-judges-b0-s{s}", f"rl-judges-b0-s{s}",
                {f"generative-rl-N{b}-s{s}": _judge("generative-rl", b, s, v[s]) for b, v in GEN_RL.items()})
+        _write(tmp_path / "runs" / f"rl-judges-sft-b0-s{s}", f"rl-judges-sft-b0-s{s}",
+               {f"generative-rl-N{b}-s{s}": _judge("generative-rl", b, s, v[s])
+                for b, v in GEN_RL_SFT.items()})
     _write(tmp_path / "runs" / "no-worked-b0", "no-worked-b0",
            {"zero-label": _zero(ZERO_LABEL_NO_WORKED),
             "generative-N16-s0": _judge("generative", 16, 0, 0.05)})
@@ -115,6 +121,9 @@ EXPECTED = {
     # generative-rl - the best supervised judge (generative) at N=1024, the largest budget both
     # ran: mean 0.07, sd sqrt(0.0007) = 0.026458, half 4.303 x 0.026458 / sqrt(3) = 0.065729
     "rl-judge": ([0.10, 0.06, 0.05], [0.004271, 0.135729], "supported"),
+    # the same read from the rl-judges-sft folders: mean 0.02/3, sd sqrt(1/30000) = 0.0057735,
+    # half 4.303 x 0.0057735 / sqrt(3) = 0.014343; the whole CI below +0.05
+    "rl-judge-sft": ([0.01, 0.0, 0.01], [-0.007677, 0.021010], "refuted"),
 }
 
 

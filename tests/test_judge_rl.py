@@ -346,3 +346,40 @@ def test_a_partial_rl_section_keeps_the_judges_defaults():
     assert g.lr == 1e-4 and g.temperature == 1.0  # the judge's defaults, not set by the preset
     g = resolve_config(preset="quick", sets=["judge.rl.grpo.beta=0.1"]).judge.rl.grpo
     assert (g.steps, g.num_generations, g.beta) == (30, 4, 0.1)
+
+
+@pytest.mark.parametrize("fmt,sft", [("generative-rl", "generative"), ("direct-rl", "direct")])
+def test_an_sft_start_runs_rl_on_from_the_supervised_judge_of_the_same_budget(base_ckpt, tmp_path, fmt, sft):
+    """judge.rl.start=sft (StepWiser's warm start): the RL curve's step 0 is the supervised
+    judge fitted on the same budget, seed and dev split, the very judge `train_judge` saves
+    for that format; its fitting is recorded and its tokens are billed to the RL judge."""
+    alone = train_judge(rl_cfg(sft), base_ckpt, POOL, DEV, tmp_path / sft, log=lambda s: None)
+    from_base = train_judge(rl_cfg(fmt), base_ckpt, POOL, DEV, tmp_path / "base", log=lambda s: None)
+    info = train_judge(rl_cfg(fmt, start="sft"), base_ckpt, POOL, DEV, tmp_path / "warm", log=lambda s: None)
+    start = json.loads((tmp_path / "warm" / "prmlab.json").read_text())["rl"]["start"]
+    assert from_base["rl"]["start"] == {"from": "base"}
+    assert start["from"] == "sft" and start["format"] == sft
+    assert start["chosen_lr"] == alone["selection"]["chosen_lr"]
+    assert start["dev_f1"] == pytest.approx(alone["threshold"]["dev_f1"])
+    assert info["rl"]["start_dev_f1"] == pytest.approx(alone["threshold"]["dev_f1"])
+    from prmlab.models.checkpoint import load_model
+    from prmlab.training.judge_rl_fit import _start
+
+    model, _ = _start(rl_cfg(fmt, start="sft"), base_ckpt, POOL, DEV, log=lambda s: None, progress=None)
+    saved = load_model(tmp_path / sft, "causal").state_dict()
+    base = load_model(base_ckpt, "causal").state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    assert not all(torch.equal(saved[k], base[k]) for k in saved)  # the fit moved it
+    rl_tokens = from_base["tokens_processed"]  # same prompts, seed and steps: the same RL bill
+    assert info["tokens_processed"] == rl_tokens + alone["tokens_processed"]
+    assert info["selection"]["chosen_step"] >= 1  # an RL step is kept, never the start itself
+    assert load_judge(str(tmp_path / "warm")).name == fmt
+
+
+def test_the_start_stays_out_of_a_dump_at_its_default():
+    assert "start" not in JudgeRLConfig().model_dump()
+    warm = JudgeConfig(rl=JudgeRLConfig(start="sft"))
+    assert warm.model_dump()["rl"]["start"] == "sft"
+    assert JudgeConfig.model_validate(warm.model_dump()) == warm
+    with pytest.raises(ValueError, match="start"):
+        JudgeRLConfig(start="policy")

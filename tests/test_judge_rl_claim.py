@@ -36,15 +36,15 @@ def test_the_effect_is_the_rl_judge_minus_the_best_supervised_one_at_the_largest
     sft = [_judge("discriminative", 16, 0.5), _judge("generative", 16, 0.6), _judge("direct", 16, 0.4),
            _judge("discriminative", 128, 0.55), _judge("generative", 128, 0.70), _judge("direct", 128, 0.72)]
     # RL at 16, 128 and 1024; the flagship has no 1024: the claim reads N=128
-    m = rl_judge.measure(_view(sft, [_judge("generative-rl", b, v) for b, v in ((16, 0.9), (128, 0.80), (1024, 0.99))]))
+    m = rl_judge.CLAIM.measure(_view(sft, [_judge("generative-rl", b, v) for b, v in ((16, 0.9), (128, 0.80), (1024, 0.99))]))
     assert m.value == pytest.approx(0.80 - 0.72) and "best supervised direct 0.720 at N=128" in m.detail
     assert {i.cell for i in m.inputs} == {"generative-rl-N128", "discriminative-N128", "generative-N128", "direct-N128"}
 
 
 def test_no_rl_judge_or_an_undefined_f1_is_a_reason():
     sft = [_judge("generative", 16, 0.6)]
-    assert rl_judge.measure(_view(sft, [])).reason.startswith("no budget with both")
-    m = rl_judge.measure(_view(sft, [_judge("generative-rl", 16, None)]))
+    assert rl_judge.CLAIM.measure(_view(sft, [])).reason.startswith("no budget with both")
+    m = rl_judge.CLAIM.measure(_view(sft, [_judge("generative-rl", 16, None)]))
     assert m.value is None and "undefined" in m.reason
 
 
@@ -66,3 +66,25 @@ def test_a_pinned_suite_resumes_with_a_new_claims_folders_appended(tmp_path):
         pin_plan(changed, tmp_path)
     with pytest.raises(InputError, match="another size or plan"):
         pin_plan(_plan(2), tmp_path)  # fewer folders than pinned: not an extension
+
+
+def test_the_sft_started_claim_reads_its_own_folders_and_plans_them_with_the_start_set():
+    from prmlab.claims import rl_judge_sft
+    from prmlab.claims.view import Folder
+
+    sft = [_judge("generative", 128, 0.6), _judge("discriminative", 128, 0.5), _judge("direct", 128, 0.4)]
+    base_rl, warm_rl = [_judge("generative-rl", 128, 0.1)], [_judge("generative-rl", 128, 0.75)]
+
+    def folder(name, exp, recs):
+        return Folder(name, exp, 0, 0, None, records={f"{r.format}-N{r.budget}": r for r in recs})
+
+    rep = ReplicateView(0, 0, {"flagship": folder("flagship-b0-s0", "flagship", sft),
+                               "rl-judges": folder("rl-judges-b0-s0", "rl-judges", base_rl),
+                               "rl-judges-sft": folder("rl-judges-sft-b0-s0", "rl-judges-sft", warm_rl)})
+    assert rl_judge_sft.CLAIM.measure(rep).value == pytest.approx(0.75 - 0.6)
+    assert rl_judge.CLAIM.measure(rep).value == pytest.approx(0.1 - 0.6)
+    exp = rl_judge_sft.RL_JUDGES_SFT
+    assert exp.sets[-1] == "judge.rl.start=sft" and exp.sets[:-1] == rl_judge.RL_JUDGES.sets
+    from prmlab.experiments.config import resolve_config
+
+    assert resolve_config(sets=list(exp.sets), preset="quick").judge.rl.start == "sft"

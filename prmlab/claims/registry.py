@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from prmlab.claims import (judge_compute, label_efficiency, labels_from_outcomes, latent_skill,
                            one_example, passk_not_wider, reasoning_not_format, rl_judge,
-                           self_evaluation, spurious_rewards, tree_structure, worked_checks)
+                           rl_judge_sft, self_evaluation, spurious_rewards, tree_structure,
+                           worked_checks)
 from prmlab.claims.claim import Claim
 
 CLAIMS: tuple[Claim, ...] = (
@@ -16,6 +17,7 @@ CLAIMS: tuple[Claim, ...] = (
     worked_checks.CLAIM,
     labels_from_outcomes.CLAIM,
     rl_judge.CLAIM,
+    rl_judge_sft.CLAIM,
     one_example.CLAIM,
     spurious_rewards.CLAIM,
     passk_not_wider.CLAIM,

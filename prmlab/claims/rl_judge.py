@@ -19,6 +19,8 @@ below +0.05.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from prmlab.claims.claim import FLAGSHIP, Claim, Experiment, Measured, undefined
 from prmlab.claims.rules import AtLeast
 from prmlab.claims.schema import Anchor
@@ -37,8 +39,14 @@ RL_JUDGES = Experiment(
     "compared with are the flagship's")
 
 
-def measure(rep: ReplicateView) -> Measured:
-    rl = {r.record.budget: r for r in rep.judges(RL_JUDGES.name, RL_FORMAT)}
+def over_the_best_sft(experiment: str) -> Callable[[ReplicateView], Measured]:
+    """The effect read from the RL judges of `experiment` (this claim's, or the SFT-started
+    ones of `rl_judge_sft`)."""
+    return lambda rep: _over_the_best_sft(rep, experiment)
+
+
+def _over_the_best_sft(rep: ReplicateView, experiment: str) -> Measured:
+    rl = {r.record.budget: r for r in rep.judges(experiment, RL_FORMAT)}
     sft = {f: {r.record.budget: r for r in rep.judges(FLAGSHIP.name, f)} for f in SFT_FORMATS}
     both = sorted(b for b in rl if any(b in by_budget for by_budget in sft.values()))
     if not both:
@@ -65,7 +73,8 @@ CLAIM = Claim(
                   citation="Xiong et al., 2025, 'StepWiser: Stepwise Generative Judges for "
                            "Wiser Reasoning', arXiv:2508.19229"),
     effect=f"F1({RL_FORMAT}) − the best supervised judge's F1 at the same budget, on policy samples",
-    unit="F1", level="seed", experiments=(FLAGSHIP, RL_JUDGES), rule=AtLeast(SIZE), measure=measure,
+    unit="F1", level="seed", experiments=(FLAGSHIP, RL_JUDGES), rule=AtLeast(SIZE),
+    measure=over_the_best_sft(RL_JUDGES.name),
     notes=("The RL judge starts from the base (which writes checks in this code's format), as "
            "the supervised judges do; StepWiser starts RL from a judge fine-tuned on its own "
            "chains.",),

@@ -79,6 +79,7 @@ class JudgeFormat:
     color: str  # figures: "#rrggbb"
     description: str  # one line, for reports and CLI help
     trainer: Trainer = "sft"
+    sft_start: str | None = None  # GRPO formats: the supervised format `judge.rl.start=sft` fits first
 
     def __post_init__(self) -> None:
         if self.head not in ("token", "causal"):
@@ -94,6 +95,8 @@ class JudgeFormat:
                              "when the trainer is sft (the others sample their own)")
         if self.trainer != "sft" and self.head != "causal":
             raise ValueError(f"judge format {self.name}: only a causal head samples its own checks")
+        if self.sft_start is not None and self.trainer != "grpo":
+            raise ValueError(f"judge format {self.name}: only a GRPO format starts from a supervised one")
         if (self.trainer == "grpo") != (self.loss == "grpo"):
             raise ValueError(f"judge format {self.name}: loss 'grpo' is trainer grpo's, and only its")
 
@@ -230,12 +233,12 @@ JUDGE_FORMATS: dict[str, JudgeFormat] = {f.name: f for f in (
     JudgeFormat("generative-rl", head="causal", learns_from="own checks rewarded by step labels",
                 rationale=True, needs_check_format=True, examples=None,
                 step_labels=step_labels_through_first_error, loss="grpo", color="#ff7f0e",
-                trainer="grpo",
+                trainer="grpo", sft_start="generative",
                 description="the generative judge trained by GRPO: rewarded when its verdict is right"),
     JudgeFormat("direct-rl", head="causal", learns_from="own checks rewarded by step labels",
                 rationale=False, needs_check_format=False, examples=None,
                 step_labels=step_labels_through_first_error, loss="grpo", color="#17becf",
-                trainer="grpo",
+                trainer="grpo", sft_start="direct",
                 description="the verdict alone trained by GRPO, drawn from P(ok) / (P(ok) + P(bad))"),
     JudgeFormat("rft", head="causal", learns_from="own checks filtered by step labels",
                 rationale=True, needs_check_format=True, examples=None,

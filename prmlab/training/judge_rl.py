@@ -40,13 +40,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from prmlab import seeds
 from prmlab.data.record import Record
+from prmlab.keys import DEFAULT_OFF, without_default_off
 from prmlab.models.generator import KVCacheGenerator, Sample
 from prmlab.models.text import Codec
 from prmlab.supervision.budget import step_labels_through_first_error
@@ -77,6 +78,16 @@ class JudgeRLConfig(BaseModel):
                              "kept when the verdict matches the label")
     rft_temperature: float = Field(1.0, gt=0, allow_inf_nan=False,
                                    description="rft only: sampling temperature of those checks")
+    start: Literal["base", "sft"] = Field(
+        "base", json_schema_extra=DEFAULT_OFF,
+        # sft = StepWiser's warm start: the format's supervised judge (JudgeFormat.sft_start),
+        # fitted on the same budget, seed and dev split; rft ignores it
+        description="GRPO formats: RL from the base, or from its supervised judge fitted first (sft)")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler, info):
+        # `start` left out while at its default: folders pinned before it existed resume
+        return without_default_off(self, handler(self), info)
 
     @field_validator("grpo", mode="before")
     @classmethod

@@ -10,7 +10,9 @@ and the loop samples through the batched KV-cache engine that every judge scores
 same model, prompts and batch.
 
 GRPO judges (`train_rl_judge`): start from the init (the base, which writes checks in this
-code's format but, pretrained without verdicts, no verdict token), draw the budget's solutions, take every (prefix, step) through each first error
+code's format but, pretrained without verdicts, no verdict token) or, with `judge.rl.start=sft`,
+from the format's supervised judge fitted first on the same budget, seed and dev split
+(StepWiser starts RL from a judge fine-tuned on chains; `rl.start` in the info says which), draw the budget's solutions, take every (prefix, step) through each first error
 as a prompt with its label, run `steps` GRPO steps (`training/judge_rl.py`), and read the dev F1
 before training (the curve's step 0, the starting judge) and every `eval_every` steps; the RL
 step with the best dev F1 is kept (never step 0: the judge saved is an RL-trained one). The
@@ -44,7 +46,7 @@ from prmlab.models.text import Codec
 from prmlab.supervision.budget import draw_budget
 from prmlab.training.base import check_format
 from prmlab.training.judge_rl import JudgeGRPO, step_prompts, verdict_at_stop, verdict_of
-from prmlab.training.judges import JudgeConfig, _save_once, _untunable, dev_reads
+from prmlab.training.judges import JudgeConfig, _save_once, _untunable, dev_reads, fit_judge
 
 CURVE_FILE = "rl_curve.jsonl"
 
@@ -69,8 +71,7 @@ def train_rl_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], d
         raise InputError("no labelled step through a first error among the budget's solutions",
                          field="judge.budget")
     g = cfg.rl.grpo
-    torch.manual_seed(cfg.seed)
-    model = load_model(init, "causal")
+    model, start = _start(cfg, init, pool, dev, log=log, progress=progress)
     loop = JudgeGRPO(model, codec, g, rationale=spec.rationale, seed=cfg.seed, balance=cfg.rl.balance)
     dev = list(dev)[: cfg.dev_max]
     dev_curve: dict[int, float] = {}
@@ -107,7 +108,7 @@ def train_rl_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], d
     balance = {"balance": cfg.rl.balance, "pool_good": n_good, "pool_bad": len(prompts) - n_good,
                "pool_unlabelled": unlabelled, **_class_counts(rows)}
     log(f"  {cfg.format} N={cfg.budget}: reward {rows[0]['reward_mean']:.3f} -> "
-        f"{rows[-1]['reward_mean']:.3f}, dev F1 {start_f1:.3f} at the start, {best['score']:.3f} "
+        f"{rows[-1]['reward_mean']:.3f}, dev F1 {start_f1:.3f} at the start ({start['from']}), {best['score']:.3f} "
         f"at step {best['step']}/{g.steps} (sampled {balance['sampled_good']} correct / "
         f"{balance['sampled_bad']} incorrect steps, {seconds:.0f}s)")
     metric = ("dev F1 at the threshold that maximises it" if cfg.tune_threshold
@@ -128,10 +129,32 @@ def train_rl_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], d
         "threshold": {"value": threshold, "tuned": cfg.tune_threshold, "dev_f1": best["score"],
                       "other": None if other is None else {"value": other[1], "tuned": not cfg.tune_threshold,
                                                            "dev_f1": other[0]}},
-        "train_examples": len(prompts), "tokens_processed": tokens, "seconds": seconds}
+        "train_examples": len(prompts), "tokens_processed": tokens + start.get("tokens_processed", 0),
+        "seconds": seconds}
+    info["rl"]["start"] = start
     curve = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
     _save_once(out_dir, model, codec, info, files={CURVE_FILE: curve})
     return info
+
+
+def _start(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev: Sequence[Record], *,
+           log: Callable[[str], None], progress: Callable | None) -> tuple[Any, dict[str, Any]]:
+    """The model GRPO starts from and what it is (`rl.start` in the judge's info): the init, or
+    with `judge.rl.start=sft` the format's supervised judge fitted on the same budget, seed and
+    dev split, kept in memory (a user who wants it saved trains that format: same seed, same
+    judge). Its fitting tokens count in the RL judge's `tokens_processed`."""
+    spec = judge_format(cfg.format)
+    if cfg.rl.start == "base":
+        torch.manual_seed(cfg.seed)
+        return load_model(init, "causal"), {"from": "base"}
+    model, _, info = fit_judge(cfg.model_copy(update={"format": spec.sft_start}), init, pool, dev,
+                               log=log, progress=progress)
+    sel = info["selection"]
+    torch.manual_seed(cfg.seed)  # RL from here is seeded as from the base
+    return model, {"from": "sft", "format": spec.sft_start, "chosen_lr": sel["chosen_lr"],
+                   "chosen_step": sel["chosen_step"], "dev_f1": info["threshold"]["dev_f1"],
+                   "filter": info.get("filter"), "train_examples": info["train_examples"],
+                   "tokens_processed": info["tokens_processed"], "seconds": round(info["seconds"], 1)}
 
 
 def rft_examples(cfg: JudgeConfig, init: str | Path, codec: Codec,

@@ -175,6 +175,19 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
         from prmlab.training.judge_rl_fit import train_rl_judge
 
         return train_rl_judge(cfg, init, pool, dev, out_dir, log=log, progress=progress)
+    model, codec, info = fit_judge(cfg, init, pool, dev, log=log, progress=progress)
+    _save_once(out_dir, model, codec, info)
+    return info
+
+
+def fit_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev: Sequence[Record], *,
+              log: Callable[[str], None] = print, progress: Callable | None = None):
+    """A supervised (sft or rft) judge fitted and selected on dev, not saved: (model, codec,
+    info). `train_judge` saves it; an RL judge warm-started from it (`judge.rl.start=sft`)
+    trains on from the model itself."""
+    spec = judge_format(cfg.format)
+    if spec.trainer == "grpo":
+        raise ValueError(f"fit_judge: {cfg.format} is trained by GRPO (train_rl_judge)")
     t0 = time.time()
     codec = load_codec(init)
     chosen = draw_budget(pool, cfg.budget, cfg.seed)
@@ -240,8 +253,7 @@ def train_judge(cfg: JudgeConfig, init: str | Path, pool: Sequence[Record], dev:
                            "other": other_info},
                 train_examples=len(examples), tokens_processed=total_processed,
                 seconds=time.time() - t0)
-    _save_once(out_dir, model, codec, info)
-    return info
+    return model, codec, info
 
 
 def _save_once(out_dir, model, codec: Codec, info: dict[str, Any],
