@@ -102,6 +102,31 @@ def test_resume_after_an_interruption_and_report_only(suite, run_cli, tmp_path):
     assert sorted(p.stat().st_mtime_ns for p in (copy / "runs").glob("*/cells/*/cell.json")) == stamps
 
 
+def test_claim_runs_only_the_folders_that_claim_reads(suite, run_cli, tmp_path):
+    out, cache = suite
+    copy = tmp_path / "suite"
+    shutil.copytree(out, copy)
+    for name in ("rl-judges-sft-b0-s0", "tree-b0-s0"):  # as if neither had run
+        shutil.rmtree(copy / "runs" / name)
+    code, outp, err = run_cli("claims", "--size", "smoke", "--out", copy, "--cache", cache,
+                              "--claim", "rl-judge-sft")
+    assert code == 0, err
+    assert (copy / "runs" / "rl-judges-sft-b0-s0" / "cells" / "generative-rl-N8-s0-b0" / "cell.json").is_file()
+    assert not (copy / "runs" / "tree-b0-s0").exists()  # another claim's folder: still planned, not run
+    data = {c["id"]: c for c in json.loads((copy / "claims.json").read_text())["claims"]}
+    assert len(data) == len(CLAIMS)  # every claim keeps its row
+    sft = data["rl-judge-sft"]["replicates"][0]  # read from the folder just run (its F1 may be undefined at smoke size)
+    assert not sft["reason"].startswith("not run yet") and ("rl-judges-sft-b0-s0", "generative-rl-N8-s0-b0") in {
+        (i["folder"], i["cell"]) for i in sft["inputs"]}
+    assert data["tree-structure"]["replicates"][0]["reason"].startswith("not run yet")
+    plan = json.loads((copy / "suite.json").read_text())["plan"]
+    assert "tree-b0-s0" in {f["name"] for f in plan["folders"]}  # the whole plan stays pinned
+    code, _, err = run_cli("claims", "--size", "smoke", "--out", copy, "--claim", "rl-judges")
+    assert code == 2 and "unknown claim 'rl-judges'" in err and "rl-judge-sft" in err
+    code, _, err = run_cli("claims", "--report-only", copy, "--claim", "rl-judge")
+    assert code == 2 and "--report-only runs none" in err
+
+
 def test_another_size_on_a_suite_folder_is_refused(suite, run_cli):
     out, _ = suite
     code, _, err = run_cli("claims", "--report-only", out, "--size", "full")

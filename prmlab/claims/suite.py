@@ -170,17 +170,26 @@ def pin_plan(plan: SuitePlan, out: Path) -> None:
                          path=str(out / PLAN_FILE))
 
 
-def run_suite(plan: SuitePlan, out: Path, cache: Path | None = None, ui: Any = None) -> list[str]:
-    """Run every planned folder that is not finished, in plan order, with the flagship
-    executor (each resumes cell by cell); returns the folders that ran cells now."""
+def folders_for(plan: SuitePlan, claims: Sequence[Claim]) -> list[FolderPlan]:
+    """The planned folders these claims read, in plan order."""
+    names = {e.name for c in claims for e in c.experiments}
+    return [f for f in plan.folders if f.experiment in names]
+
+
+def run_suite(plan: SuitePlan, out: Path, cache: Path | None = None, ui: Any = None,
+              only: Sequence[FolderPlan] | None = None) -> list[str]:
+    """Run every planned folder (or those in `only`, for a few claims) that is not finished, in
+    plan order, with the flagship executor (each resumes cell by cell); returns the folders that
+    ran cells now. The whole plan is pinned either way, so the rest can run later."""
     from prmlab.experiments.config import RunConfig
     from prmlab.experiments.executor import PlainUI, run_sweep  # loads torch
 
     ui = ui or PlainUI()
     pin_plan(plan, out)
+    todo = plan.folders if only is None else [f for f in plan.folders if f in only]
     ran = []
-    for i, f in enumerate(plan.folders):
-        ui.log(f"claims: run folder {i + 1}/{len(plan.folders)}: {RUNS}/{f.name} ({f.experiment})")
+    for i, f in enumerate(todo):
+        ui.log(f"claims: run folder {i + 1}/{len(todo)}: {RUNS}/{f.name} ({f.experiment})")
         if f.kind == "rl":
             from prmlab.experiments.artifacts import default_cache
             from prmlab.experiments.rl_suite import RLSuiteConfig, run_rl_suite

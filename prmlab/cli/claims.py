@@ -22,6 +22,8 @@ def claims_command(
                                                "claims.json/md/html from its run folders; runs no model."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty folder prmlab "
                                    "did not create, replacing only files prmlab wrote there."),
+    claim: list[str] = typer.Option([], "--claim", help="Run only the folders this claim reads "
+                                    "(repeatable); the others stay planned, their claims not run yet."),
 ) -> None:
     """Run the claim suite: one verdict per pre-registered claim (supported, refuted or
     inconclusive), in OUT/claims.md, OUT/claims.html and OUT/claims.json.
@@ -29,12 +31,17 @@ def claims_command(
     Interrupt it at any moment and run the same command again: finished cells are kept.
     """
     from prmlab.claims.registry import CLAIMS
-    from prmlab.claims.suite import load_plan, plan_suite, run_suite
+    from prmlab.claims.suite import folders_for, load_plan, plan_suite, run_suite
     from prmlab.outdir import check_writable, prepare_out
     from prmlab.reports.claims import FILES, build_claims, fmt_effect
 
     if report_only is not None and out is not None and out != report_only:
         raise InputError("give the suite folder once: --report-only OUT or --out OUT")
+    known = {c.id: c for c in CLAIMS}
+    if unknown := [c for c in claim if c not in known]:
+        raise InputError(f"--claim: unknown claim {unknown[0]!r} (known: {', '.join(known)})")
+    if claim and report_only is not None:
+        raise InputError("--claim runs folders; --report-only runs none (it rebuilds every claim)")
     folder = report_only or out or Path("runs") / f"claims-{size or 'quick'}"
     pinned = load_plan(folder) if folder.is_dir() else None
     if pinned is not None and size is not None and size != pinned.size.name:
@@ -45,6 +52,7 @@ def claims_command(
     else:  # planned afresh (validated before any work); run_suite refuses another pinned plan
         plan = plan_suite(size or (pinned.size.name if pinned else "quick"), CLAIMS)
     prepare_out(folder, overwrite=overwrite, will_write=FILES)
+    only = folders_for(plan, [known[c] for c in claim]) if claim else None
     t0 = time.time()
     if report_only is None:
         from prmlab.cli.run import RichUI, console
@@ -53,13 +61,15 @@ def claims_command(
 
         check_writable(cache or default_cache(), "--cache")
         ui = RichUI()
+        which = (f"{len(only)} of its {len(plan.folders)} run folders (for {', '.join(claim)})"
+                 if only is not None else f"{len(plan.folders)} run folders")
         console.print(f"prmlab claims: size [bold]{plan.size.name}[/], {len(CLAIMS)} claims, "
-                      f"{len(plan.folders)} run folders -> {folder}")
+                      f"{which} -> {folder}")
         with ui.progress:
-            run_suite(plan, folder, cache, ui=ui)
+            run_suite(plan, folder, cache, ui=ui, only=only)
         from prmlab.reports.rl import suite_runs, write_rl_suite_report
 
-        for f in plan.folders:
+        for f in (plan.folders if only is None else only):
             if f.kind == "rl":  # an RL suite folder: its own report
                 write_rl_suite_report(folder / "runs" / f.name, suite_runs(folder / "runs" / f.name))
             elif f.kind in ("tree", "pcl"):  # a tree-grpo / pcl run: the command's own report
