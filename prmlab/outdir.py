@@ -18,6 +18,11 @@ it may replace: a rerun, a resumed run) from a user's files (which it never repl
   never replaced, and each written file is added to the manifest of the folder it belongs to.
 - `install_folder` moves a folder written elsewhere (a checkpoint) into place under the same
   rules, replacing only prmlab's own files.
+- One process at a time per folder: `prepare_out` takes an exclusive lock for the folder (a
+  lock file in the system's temporary folder, keyed by the folder's canonical path, so nothing
+  is added to the folder) and holds it until the command ends; a second command on the same
+  folder, or on a folder inside it, is refused naming the process that holds it. The operating
+  system drops the lock when that process dies, so a killed run never leaves a stale lock.
 
 Everything here raises `InputError` (one line, exit status 2) for what a user can fix.
 
@@ -30,12 +35,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
 import stat
-import threading
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -61,8 +68,12 @@ _inputs: dict[str, set] = {"paths": set(), "ids": set()}
 _command = {"active": False}
 
 
+_held: dict[Path, int] = {}  # folder -> the open lock file this process holds for it
+
+
 def reset() -> None:
     """Forget the folders prepared by the previous command (the CLI calls it per command)."""
+    _release_locks()
     _roots.clear()
     _replaceable.clear()
     _state.update(stage=None, out=None, file=None, written=set())
@@ -81,6 +92,71 @@ def command():
         _command["active"] = False
         _inputs["paths"].clear()
         _inputs["ids"].clear()
+        _release_locks()
+
+
+def _lock_file(p: Path) -> Path:
+    key = hashlib.sha256(os.fsencode(p)).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / f"prmlab-{os.getuid() if hasattr(os, 'getuid') else 0}" / f"{key}.lock"
+
+
+def _try_lock(p: Path, exclusive: bool) -> tuple[int | None, str]:
+    """An open lock file for folder `p`, locked exclusively (the holder) or shared (a check that
+    no one holds it; checks do not exclude each other); (None, the holder's pid) when another
+    process holds it; (-1, "") where no lock can be taken here (no fcntl, an unwritable
+    temporary folder): the lock guards against a mistake, it is not needed to write."""
+    try:
+        import fcntl
+    except ImportError:
+        return -1, ""
+    f = _lock_file(p)
+    try:
+        f.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return -1, ""
+    for attempt in range(5):  # another command's shared check lasts microseconds: retry it
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        try:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        except OSError:
+            holder = ""
+        os.close(fd)
+        return None, holder
+    if exclusive:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd, ""
+
+
+def _hold(p: Path, shown: str, option: str) -> None:
+    """Take this folder's lock for the rest of the command; refuse when another process holds
+    it or a folder above it (a `prmlab run` into a claims suite's run folder while the suite runs)."""
+    for q in [p, *p.parents]:
+        if q in _held:
+            continue
+        fd, holder = _try_lock(q, exclusive=q == p)
+        if fd is None:
+            who = f"process {holder}" if holder else "another process"
+            where = "this folder" if q == p else f"the folder it lies in ({q})"
+            raise InputError(f"{option}: prmlab {who} is writing into {where}; wait for it to "
+                             "finish or stop it (it resumes), or give another folder", path=shown)
+        if q == p and fd >= 0:
+            _held[p] = fd
+        elif fd >= 0:
+            os.close(fd)  # an ancestor is only checked, not held: siblings may run side by side
+
+
+def _release_locks() -> None:
+    for fd in _held.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)  # closing the last descriptor drops the flock
+    _held.clear()
 
 
 def note_input(path: str | os.PathLike) -> None:
@@ -417,7 +493,7 @@ def _register(p: Path, shown: str, purge: bool) -> None:
 def prepare_out(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bool = False,
                 will_write: Iterable[str] = (), option: str = "--out",
                 adopt: Callable[[Path], bool] | None = None,
-                input_folders: Iterable = ()) -> Path:
+                input_folders: Iterable = (), worker: bool = False) -> Path:
     """Check that a command may write into the folder `path`; remember it as a prmlab folder.
 
     Nothing is created here: the folder and its manifest appear with the first file written
@@ -428,7 +504,8 @@ def prepare_out(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     `adopt(folder)` may recognise a prmlab folder written before manifests existed (e.g. a run
     folder with prmlab's config.json): its present files are then listed as prmlab's.
     `overwrite` removes the files prmlab listed there, just before the first new one is written.
-    Returns `path` unchanged, for chaining.
+    `worker`: a process writing for a command that holds the folder's lock (a Ray task of `prmlab
+    run --executor ray`), so it takes none. Returns `path` unchanged, for chaining.
     """
     p = canonical(path)
     shown = os.fspath(path)
@@ -436,6 +513,8 @@ def prepare_out(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
     st = _lstat(p)
     if st is None:
         _check_ancestors(p, option)
+        if not worker:
+            _hold(p, shown, option)
         _register(p, shown, False)
         _state["out"] = _state["out"] or shown
         return Path(path)
@@ -472,6 +551,8 @@ def prepare_out(path: str | os.PathLike, *, inputs: Iterable = (), overwrite: bo
         if name not in listed:
             raise InputError("exists and was not written by prmlab; not replacing it",
                              path=str(Path(shown) / name))
+    if not worker:
+        _hold(p, shown, option)
     _register(p, shown, overwrite)
     _state["out"] = _state["out"] or shown
     return Path(path)

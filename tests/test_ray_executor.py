@@ -45,7 +45,7 @@ from prmlab import outdir
 from prmlab.atomic import write_text
 folder, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with outdir.command():
-    outdir.prepare_out(folder)
+    outdir.prepare_out(folder, worker=True)  # as a Ray task does: the driver holds the folder
     for i in range(n):
         write_text(f"{folder}/cells/{tag}/f{i}.txt", tag)
 """

@@ -224,7 +224,7 @@ def _run_cell_task(spec: Any, task: CellTask) -> dict:
         _check_visible(task)
         with outdir.command():
             if task.prepared_out:
-                outdir.prepare_out(task.out)
+                outdir.prepare_out(task.out, worker=True)  # the driver holds its lock
             art = Artifacts(Path(task.base), Path(task.policy), Path(task.policy_init),
                             _load_datasets(Path(task.data_folder)), Path(task.data_folder))
             run_cell(spec, art, Env(Path(task.out), WorkerUI(spec.id), task.bootstrap_resamples))
