@@ -93,7 +93,8 @@ class BaseConfig(BaseModel):
                                       description="also keep the weights at this step (null: no snapshot)")
     # bf16 left to `bf16_pays` (fp32 below 5M parameters): on an AMX CPU the 0.83M base trains
     # as fast in fp32, on an AVX2-only CPU bf16 is emulated and several times slower
-    # (dev/LOG.md, 2026-12-03).
+    # (dev/LOG.md, 2026-12-03); on an AVX512-BF16 CPU without AMX bf16 is faster (2026-12-04),
+    # kept off so that a base is the same base on every machine (opt in: base.fit.bf16=true).
     # Bases cached while it was on (bf16: true) have another key.
     fit: FitConfig = Field(default_factory=lambda: FitConfig(
         lr=2e-3, warmup_steps=100, batch_size=32, max_steps=2000, min_lr_ratio=0.05,
