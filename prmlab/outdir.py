@@ -66,8 +66,6 @@ _replaceable: set[Path] = set()  # single files the user allowed to replace (--o
 _state: dict = {"stage": None, "out": None, "file": None, "written": set()}
 _inputs: dict[str, set] = {"paths": set(), "ids": set()}
 _command = {"active": False}
-
-
 _held: dict[Path, int] = {}  # folder -> the open lock file this process holds for it
 
 
@@ -96,8 +94,9 @@ def command():
 
 
 def _lock_file(p: Path) -> Path:
+    user = os.getuid() if hasattr(os, "getuid") else 0  # one lock folder per user
     key = hashlib.sha256(os.fsencode(p)).hexdigest()[:24]
-    return Path(tempfile.gettempdir()) / f"prmlab-{os.getuid() if hasattr(os, 'getuid') else 0}" / f"{key}.lock"
+    return Path(tempfile.gettempdir()) / f"prmlab-{user}" / f"{key}.lock"
 
 
 def _try_lock(p: Path, exclusive: bool) -> tuple[int | None, str]:
@@ -115,7 +114,7 @@ def _try_lock(p: Path, exclusive: bool) -> tuple[int | None, str]:
         fd = os.open(f, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
         return -1, ""
-    for attempt in range(5):  # another command's shared check lasts microseconds: retry it
+    for _ in range(5):  # another command's shared check lasts microseconds: retry it
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
             break

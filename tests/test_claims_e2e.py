@@ -105,9 +105,8 @@ def test_resume_after_an_interruption_and_report_only(suite, run_cli, tmp_path):
 def test_claim_runs_only_the_folders_that_claim_reads(suite, run_cli, tmp_path):
     out, cache = suite
     copy = tmp_path / "suite"
-    shutil.copytree(out, copy)
-    for name in ("rl-judges-sft-b0-s0", "tree-b0-s0"):  # as if neither had run
-        shutil.rmtree(copy / "runs" / name)
+    unrun = {"rl-judges-sft-b0-s0", "tree-b0-s0"}  # copied without them: as if neither had run
+    shutil.copytree(out, copy, ignore=lambda d, names: unrun & set(names) if d == str(out / "runs") else ())
     code, outp, err = run_cli("claims", "--size", "smoke", "--out", copy, "--cache", cache,
                               "--claim", "rl-judge-sft")
     assert code == 0, err

@@ -52,7 +52,7 @@ def claims_command(
     else:  # planned afresh (validated before any work); run_suite refuses another pinned plan
         plan = plan_suite(size or (pinned.size.name if pinned else "quick"), CLAIMS)
     prepare_out(folder, overwrite=overwrite, will_write=FILES)
-    only = folders_for(plan, [known[c] for c in claim]) if claim else None
+    todo = folders_for(plan, [known[c] for c in claim]) if claim else plan.folders
     t0 = time.time()
     if report_only is None:
         from prmlab.cli.run import RichUI, console
@@ -61,15 +61,15 @@ def claims_command(
 
         check_writable(cache or default_cache(), "--cache")
         ui = RichUI()
-        which = (f"{len(only)} of its {len(plan.folders)} run folders (for {', '.join(claim)})"
-                 if only is not None else f"{len(plan.folders)} run folders")
+        which = (f"{len(todo)} of its {len(plan.folders)} run folders (for {', '.join(claim)})"
+                 if claim else f"{len(plan.folders)} run folders")
         console.print(f"prmlab claims: size [bold]{plan.size.name}[/], {len(CLAIMS)} claims, "
                       f"{which} -> {folder}")
         with ui.progress:
-            run_suite(plan, folder, cache, ui=ui, only=only)
+            run_suite(plan, folder, cache, ui=ui, only=todo)
         from prmlab.reports.rl import suite_runs, write_rl_suite_report
 
-        for f in (plan.folders if only is None else only):
+        for f in todo:
             if f.kind == "rl":  # an RL suite folder: its own report
                 write_rl_suite_report(folder / "runs" / f.name, suite_runs(folder / "runs" / f.name))
             elif f.kind in ("tree", "pcl"):  # a tree-grpo / pcl run: the command's own report
