@@ -31,7 +31,7 @@ from prmlab.training.judges import FORMATS, LOSSES, JudgeConfig
 from prmlab.training.loop import FitConfig, causal_lm_loss, pad_batch, token_cls_loss, weighted_lm_loss
 
 X = -100
-KNOWN = "(known: discriminative, generative, direct, orm, generative-rl, direct-rl, rft)"
+KNOWN = "(known: discriminative, discriminative-fe, generative, direct, orm, generative-rl, direct-rl, rft)"
 
 # The hand-worked arith record (tests/test_alignment.py): step 1 right, step 2 wrong.
 PROBLEM = "ann has 23 coins. bob has 7 more coins than ann. how many coins does bob have?"
@@ -70,7 +70,7 @@ def tiny(codec, head: str):
 # ---- the registry and the training side agree ---------------------------------------------------
 
 def test_the_registry_and_the_training_losses_name_the_same_losses():
-    assert list(JUDGE_FORMATS) == ["discriminative", "generative", "direct", "orm",
+    assert list(JUDGE_FORMATS) == ["discriminative", "discriminative-fe", "generative", "direct", "orm",
                                    "generative-rl", "direct-rl", "rft"]
     assert FORMATS == tuple(JUDGE_FORMATS)
     assert all(name == f.name for name, f in JUDGE_FORMATS.items())
@@ -85,6 +85,7 @@ def test_each_spec_as_data():
            for n, f in JUDGE_FORMATS.items()}
     assert got == {
         "discriminative": ("token", "step labels", False, False, "token-classification"),
+        "discriminative-fe": ("token", "step labels", False, False, "token-classification"),
         "generative": ("causal", "verification chains", True, True, "verdict-weighted-lm"),
         "direct": ("causal", "verdicts", False, False, "lm"),
         "orm": ("token", "outcome", False, False, "token-classification"),
@@ -93,11 +94,11 @@ def test_each_spec_as_data():
         "rft": ("causal", "own checks filtered by step labels", True, True, "verdict-weighted-lm"),
     }
     assert {n: f.trainer for n, f in JUDGE_FORMATS.items()} == {
-        "discriminative": "sft", "generative": "sft", "direct": "sft", "orm": "sft",
+        "discriminative": "sft", "discriminative-fe": "sft", "generative": "sft", "direct": "sft", "orm": "sft",
         "generative-rl": "grpo", "direct-rl": "grpo", "rft": "rft"}
     # The figures' colours, unchanged from the table reports/figures.py held before.
     assert {n: f.color for n, f in JUDGE_FORMATS.items()} == {
-        "discriminative": "#1f77b4", "generative": "#d62728", "direct": "#2ca02c", "orm": "#9467bd",
+        "discriminative": "#1f77b4", "discriminative-fe": "#aec7e8", "generative": "#d62728", "direct": "#2ca02c", "orm": "#9467bd",
         "generative-rl": "#ff7f0e", "direct-rl": "#17becf", "rft": "#8c564b"}
     for f in JUDGE_FORMATS.values():
         assert f.description and "\n" not in f.description and len(f.description) < 80
@@ -127,6 +128,24 @@ def test_discriminative_examples_label_every_step_end(codec):
     ex, info = JUDGE_FORMATS["discriminative"].examples(codec, [record()], ExampleOptions())
     assert info == {}
     assert ex == [{"input_ids": SOLUTION_IDS, "labels": [X] * 30 + [1] + [X] * 4 + [0]}]
+
+
+def test_discriminative_fe_examples_stop_at_the_first_error(codec):
+    spec = JUDGE_FORMATS["discriminative-fe"]
+    # The error in the last step: every step is a target, as for `discriminative`.
+    (ex,), info = spec.examples(codec, [record()], ExampleOptions())
+    assert info == {} and ex == {"input_ids": SOLUTION_IDS, "labels": [X] * 30 + [1] + [X] * 4 + [0]}
+    # The error in the first step: the step after it is not a target (prefix labels make it 0).
+    first = record(labels=[0, 0], first_error=0)
+    (ex,), _ = spec.examples(codec, [first], ExampleOptions())
+    assert ex == {"input_ids": SOLUTION_IDS, "labels": [X] * 30 + [0] + [X] * 5}
+    (every,), _ = JUDGE_FORMATS["discriminative"].examples(codec, [first], ExampleOptions())
+    assert every["labels"] == [X] * 30 + [0] + [X] * 4 + [0]
+    # Unknown labels are skipped, not read as an error; a correct solution keeps every label.
+    (ex,), _ = spec.examples(codec, [record(labels=[None, 0], first_error=None)], ExampleOptions())
+    assert ex["labels"] == [X] * 35 + [0]
+    (ex,), _ = spec.examples(codec, [record(labels=[1, 1], first_error=-1)], ExampleOptions())
+    assert ex["labels"] == [X] * 30 + [1] + [X] * 4 + [1]
 
 
 def test_orm_examples_label_the_last_step_end_with_the_outcome(codec):
@@ -166,7 +185,7 @@ def test_direct_examples_are_the_gold_verdict_alone(codec):
 def test_max_length_is_enforced_by_every_builder(codec):
     # 36 tokens for the solution; 36 + <check> <verdict> <eos> = 39 for the direct judge's
     # second step; 32 + 35 + 2 = 69 for the generative judge's first.
-    for name, fits in (("discriminative", 36), ("orm", 36), ("direct", 39), ("generative", 69)):
+    for name, fits in (("discriminative", 36), ("discriminative-fe", 36), ("orm", 36), ("direct", 39), ("generative", 69)):
         spec = JUDGE_FORMATS[name]
         spec.examples(codec, [record()], ExampleOptions(max_length=fits, teacher_error_rate=0.0))
         with pytest.raises(InputError, match=f"max_length={fits - 1}"):
@@ -178,7 +197,7 @@ def test_step_labels_counted_per_format():
     first_wrong = Record(id="w", problem="p", steps=["a", "b", "c"], labels=[0, 0, 0], first_error=0)
     right = Record(id="r", problem="p", steps=["a", "b"], labels=[1, 1], first_error=-1)
     counts = {n: f.count_step_labels([first_wrong, right]) for n, f in JUDGE_FORMATS.items()}
-    assert counts == {"discriminative": 5, "generative": 3, "direct": 3, "orm": 2,
+    assert counts == {"discriminative": 5, "discriminative-fe": 3, "generative": 3, "direct": 3, "orm": 2,
                       "generative-rl": 3, "direct-rl": 3, "rft": 3}
 
 
@@ -351,7 +370,7 @@ def test_a_registered_format_is_known_everywhere(fake_format, codec, tmp_path, r
     # The unknown-format message lists it too.
     code, _, err = run_cli("train", "judge", "--init", tmp_path, "--data", tmp_path / "p.jsonl",
                            "--dev", tmp_path / "d.jsonl", "--out", tmp_path / "j", "--judge-format", "x")
-    assert code == 2 and "(known: discriminative, generative, direct, orm, generative-rl, direct-rl, rft, fake)" in err
+    assert code == 2 and "(known: discriminative, discriminative-fe, generative, direct, orm, generative-rl, direct-rl, rft, fake)" in err
     # Trained, saved and loaded back with no other module edited.
     base = tmp_path / "base"
     save_checkpoint(base, tiny(codec, "causal"), codec, {"kind": "base", "format": FORMAT_VERSION})

@@ -105,7 +105,7 @@ class JudgeFormat:
 
         >>> r = Record(id="a", problem="p", steps=["x", "y", "z"], labels=[1, 0, 0], first_error=1)
         >>> [JUDGE_FORMATS[f].count_step_labels([r, r]) for f in JUDGE_FORMATS]
-        [6, 4, 4, 2, 4, 4, 4]
+        [6, 4, 4, 4, 2, 4, 4, 4]
         """
         return sum(self.step_labels(r) for r in records)
 
@@ -127,6 +127,29 @@ class JudgeFormat:
 def every_step(r: Record) -> int:
     """A head trained on every step's label reads all of them."""
     return len(r.steps)
+
+
+def _through_first_bad(labels: Sequence[int | None]) -> list[int]:
+    """Indices of the known labels up to and including the first bad one (all when none is).
+
+    >>> _through_first_bad([1, None, 1, 0, 1, 0])
+    [0, 2, 3]
+    >>> _through_first_bad([1, 1])
+    [0, 1]
+    """
+    out = []
+    for i, lab in enumerate(labels):
+        if lab is None:
+            continue
+        out.append(i)
+        if not lab:
+            break
+    return out
+
+
+def through_first_bad(r: Record) -> int:
+    """A head trained on the steps through the first bad label reads those."""
+    return len(_through_first_bad(r.labels))
 
 
 def one_per_solution(r: Record) -> int:
@@ -161,6 +184,10 @@ def _on_every_step_end(r: Record, ends: list[int]) -> list[tuple[int, int]]:
     return [(e, int(lab)) for e, lab in zip(ends, r.labels) if lab is not None]
 
 
+def _on_steps_through_first_bad(r: Record, ends: list[int]) -> list[tuple[int, int]]:
+    return [(ends[i], int(r.labels[i])) for i in _through_first_bad(r.labels)]
+
+
 def _on_last_step_end(r: Record, ends: list[int]) -> list[tuple[int, int]]:
     if r.answer_correct is None:
         raise InputError("the ORM needs answer_correct", field=f"id {r.id}")
@@ -185,6 +212,12 @@ def verdict_examples(codec: "Codec", chains: Sequence[Chain], rationale: bool, m
 def step_label_examples(codec: "Codec", records: Sequence[Record], o: ExampleOptions):
     """Whole solutions, each step's label on its step-end token."""
     return _solution_examples(codec, records, o.max_length, _on_every_step_end), {}
+
+
+def first_error_examples(codec: "Codec", records: Sequence[Record], o: ExampleOptions):
+    """Whole solutions, the labels of the steps through the first bad one on their step-end
+    tokens; the steps after it are not targets (what a verifier that stops there reads)."""
+    return _solution_examples(codec, records, o.max_length, _on_steps_through_first_bad), {}
 
 
 def outcome_examples(codec: "Codec", records: Sequence[Record], o: ExampleOptions):
@@ -215,6 +248,12 @@ JUDGE_FORMATS: dict[str, JudgeFormat] = {f.name: f for f in (
                 needs_check_format=False, examples=step_label_examples, step_labels=every_step,
                 loss="token-classification", color="#1f77b4",
                 description="a classification head read at each step's end token"),
+    # The same head on the steps the causal formats learn from: under prefix labels every step
+    # after the first error is bad, so `discriminative` can score late steps bad by position.
+    JudgeFormat("discriminative-fe", head="token", learns_from="step labels", rationale=False,
+                needs_check_format=False, examples=first_error_examples,
+                step_labels=through_first_bad, loss="token-classification", color="#aec7e8",
+                description="the classification head trained on the steps through the first error only"),
     JudgeFormat("generative", head="causal", learns_from="verification chains", rationale=True,
                 needs_check_format=True, examples=chain_examples,
                 step_labels=step_labels_through_first_error, loss="verdict-weighted-lm",
@@ -252,7 +291,7 @@ def unknown_format(name: object) -> str:
     """The one-line message for a name that is not a judge format.
 
     >>> unknown_format("nope")
-    "unknown judge format 'nope' (known: discriminative, generative, direct, orm, generative-rl, direct-rl, rft)"
+    "unknown judge format 'nope' (known: discriminative, discriminative-fe, generative, direct, orm, generative-rl, direct-rl, rft)"
     """
     return f"unknown judge format {name!r} (known: {', '.join(JUDGE_FORMATS)})"
 
