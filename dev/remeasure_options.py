@@ -23,7 +23,7 @@ SEEDS = (0, 1, 2)
 OPTIONS = {"drills": "base.drills=3", "decay": "base.fit.decay_steps=400"}
 BUDGET = 1024
 RULE = AtLeast(0.05)
-PROBES = ("slip_flagged", "hard_check", "naming", "worked")
+PROBES = ("slip_flagged", "check_exact", "hard_check_exact", "name_exact", "worked_exact")
 
 
 def _fmt(v: float | None, ci: list[float] | None = None) -> str:
@@ -41,12 +41,12 @@ def _probes(path: Path, seed: int) -> dict:
     return rep.get("probes", rep)
 
 
-def _read(root: Path, arm: str, seed: int) -> dict:
+def _read(root: Path, arm: str, seed: int, budget: int) -> dict:
     name = f"{arm}-b{seed}"
     view = ReplicateView(seed, None, {arm: read_folder(root / name, name, arm, seed, 0)})
     out = {"gen": None, "gen_ci": None, "zl": None, "zl_ci": None,
            "probes": _probes(root / name, seed)}
-    judge, zero = view.judge(arm, "generative", BUDGET), view.zero_label(arm)
+    judge, zero = view.judge(arm, "generative", budget), view.zero_label(arm)
     for key, ref in (("gen", judge), ("zl", zero)):
         if ref is not None:
             m = ref.record.metrics.of("policy").f1
@@ -57,9 +57,11 @@ def _read(root: Path, arm: str, seed: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path)
-    root = ap.parse_args().root
-    got = {(arm, s): _read(root, arm, s) for arm in ("default", *OPTIONS) for s in SEEDS}
-    print(f"| arm | base seed | generative N={BUDGET} F1 [95% CI] | zero-label F1 | "
+    ap.add_argument("--budget", type=int, default=BUDGET, help="the generative judge's budget read")
+    args = ap.parse_args()
+    root, budget = args.root, args.budget
+    got = {(arm, s): _read(root, arm, s, budget) for arm in ("default", *OPTIONS) for s in SEEDS}
+    print(f"| arm | base seed | generative N={budget} F1 [95% CI] | zero-label F1 | "
           + " | ".join(PROBES) + " |")
     print("| --- | --- | --- | --- | " + " | ".join("---" for _ in PROBES) + " |")
     for (arm, s), r in got.items():
@@ -68,7 +70,7 @@ def main() -> None:
         print(f"| {arm} | {s} | {_fmt(r['gen'], r['gen_ci'])} | {_fmt(r['zl'], r['zl_ci'])} | {probes} |")
     print()
     for opt, sets in OPTIONS.items():
-        for key, label in (("gen", f"generative N={BUDGET} (decides)"), ("zl", "zero-label")):
+        for key, label in (("gen", f"generative N={budget} (decides)"), ("zl", "zero-label")):
             diffs = [None if got[(opt, s)][key] is None or got[("default", s)][key] is None
                      else got[(opt, s)][key] - got[("default", s)][key] for s in SEEDS]
             summ = summarize(diffs)

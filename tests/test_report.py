@@ -302,3 +302,25 @@ def test_a_cell_of_an_unknown_kind_is_listed_not_read(tmp_path):
     build_report(out)
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "rl-judge-s0 (rl-judge)" in md
+
+
+def test_score_by_position_figure_reads_the_largest_budgets_samples(tmp_path):
+    out = make_run(tmp_path)
+    # No samples.jsonl in any cell: no figure (test_build_report's list).
+    rows = [{"id": "a", "step_scores": [0.9, 0.8, 0.7], "first_error": -1},
+            {"id": "b", "step_scores": [0.7, 0.2, 0.1], "first_error": 1},
+            {"id": "c", "step_scores": [0.5], "first_error": None}]
+    path = out / "cells" / "discriminative-N256-s0" / "policy" / "samples.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from prmlab.reports.load import load_run, step_scores
+    cell = next(c for c in load_run(out).cells if c.id == "discriminative-N256-s0")
+    assert step_scores(cell) == [([0.9, 0.8, 0.7], -1), ([0.7, 0.2, 0.1], 1), ([0.5], None)]
+    build_report(out)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert (out / "figures" / "score_by_position.png").is_file()
+    assert "figures/score_by_position.png" in md and "discriminative" in md
+    # A row without step scores is named by file and line; nothing is drawn from it.
+    path.write_text(path.read_text() + json.dumps({"id": "d", "first_error": 0}) + "\n")
+    with pytest.raises(InputError, match=r"samples\.jsonl.*4.*step_scores"):
+        build_report(out)

@@ -103,9 +103,10 @@ def _write(fig, path: str | os.PathLike) -> bytes:
 
 def plot_panels(panels: Sequence[Panel], path: str | os.PathLike, *, log_base: int = 10,
                 errorbars: bool = False, ncols: int | None = None, suptitle: str = "",
-                legend_panel: int = 0, band_alpha: float = 0.15, max_ticks: int = 8) -> bytes:
-    """Lines (with CI bands, or error bars) per panel on a log x axis, dashed horizontal
-    reference lines; writes the PNG atomically and returns its bytes."""
+                legend_panel: int = 0, band_alpha: float = 0.15, max_ticks: int = 8,
+                linear: bool = False) -> bytes:
+    """Lines (with CI bands, or error bars) per panel on a log x axis (`linear`: a linear one),
+    dashed horizontal reference lines; writes the PNG atomically and returns its bytes."""
     from matplotlib.ticker import FixedLocator, NullLocator
 
     fig, axes = _figure(len(panels), ncols)
@@ -134,7 +135,8 @@ def plot_panels(panels: Sequence[Panel], path: str | os.PathLike, *, log_base: i
         for h in p.hlines:
             ax.axhline(h.y, color=h.color, linestyle=h.style, linewidth=1.1, label=h.label)
         if xs_all:
-            ax.set_xscale("log", base=log_base)
+            if not linear:
+                ax.set_xscale("log", base=log_base)
             ticks = sorted(xs_all)
             if len(ticks) <= max_ticks:  # label the points themselves; else matplotlib's log ticks
                 ax.xaxis.set_major_locator(FixedLocator(ticks))

@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from prmlab.metrics.aggregate import AGGREGATIONS
+from prmlab.metrics.position import by_position
 from prmlab.reports import figures as F
 from prmlab.reports.flagship_tables import _judge_order, _sorted_k, bon_dicts, tts_by_k
 from prmlab.reports.headline import GEN
-from prmlab.reports.load import EVAL_SETS
+from prmlab.reports.load import EVAL_SETS, step_scores
 from prmlab.reports.judge_rl_figures import FIGURE as RL_FIGURE, rl_figure
 from prmlab.reports.summary import SET_TITLES, Summary
 
 FIGURE_NAMES = ("f1_vs_budget.png", "f1_vs_budget_by_base.png", "acc_vs_budget.png",
-                "f1_vs_step_labels.png", "tts.png", "bon.png", "bon_aggregations.png", RL_FIGURE)
+                "f1_vs_step_labels.png", "score_by_position.png", "tts.png", "bon.png", "bon_aggregations.png", RL_FIGURE)
 
 
 def _series(s: Summary, eval_set: str, metric: str, x: str = "budget",
@@ -82,6 +83,9 @@ def make_figures(s: Summary, fig_dir: Path) -> list[tuple[str, str, bytes]]:
         figs.append(("f1_vs_step_labels.png", "The same F1, counting the budget in step labels "
                      "actually used instead of labelled solutions.",
                      F.plot_panels(panels, fig_dir / "f1_vs_step_labels.png")))
+    pos = _position_figure(s, fig_dir)
+    if pos is not None:
+        figs.append(pos)
     if s.tts is not None:
         fk = tts_by_k(s.tts_all)
         ks = list(fk)
@@ -107,6 +111,33 @@ def make_figures(s: Summary, fig_dir: Path) -> list[tuple[str, str, bytes]]:
     if rl is not None:
         figs.append(rl)
     return figs
+
+
+def _position_figure(s: Summary, fig_dir: Path) -> tuple[str, str, bytes] | None:
+    """Mean step score by step position on policy samples, each format at its largest budget
+    (every replicate's solutions pooled): correct steps against first errors."""
+    panels = []
+    for f in s.formats:
+        gs = [g for g in s.groups if g.format == f]
+        if not gs:
+            continue
+        top = max(gs, key=lambda g: g.budget)
+        prof = by_position(row for c in top.cells for row in step_scores(c, "policy"))
+        if not any(prof.values()):
+            continue
+        sers = [F.Series(kind, [float(i + 1) for i, _, _ in pts], [m for _, m, _ in pts],
+                         color=color, marker=marker)
+                for kind, color, marker in (("correct", "#2ca02c", "o"), ("first error", "#d62728", "x"))
+                for pts in [prof[kind]] if pts]
+        panels.append(F.Panel(f"{f}, N={top.budget:g}", sers, [], "mean step score", "step", unit_y=True))
+    if not panels:
+        return None
+    name = "score_by_position.png"
+    return (name, "Mean step score (P(correct)) by step on policy samples, each format at its "
+            "largest budget: correct steps (green) and first errors (red); steps after a first "
+            "error left out. Correct steps scored lower the later they come mean the judge reads "
+            "position, not correctness.",
+            F.plot_panels(panels, fig_dir / name, linear=True, ncols=min(4, len(panels))))
 
 
 def _bon_figures(s: Summary, fig_dir: Path) -> list[tuple[str, str, bytes]]:

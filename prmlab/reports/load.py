@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from prmlab.data.jsonl import iter_json_lines
 from prmlab.errors import InputError
 from prmlab.experiments.records import (CELL_KINDS, EVAL_SETS, GOLD, BaselineCell, BonCell,
                                         JudgeCell, RunArtifacts, TTSCell, ZeroLabelCell,
@@ -134,6 +135,23 @@ def load_run(out_dir: str | Path) -> Run:
     if not cells:
         raise InputError("no finished cells (no cells/*/cell.json) yet", path=str(out))
     return Run(out, config, prov, artifacts, cells, unfinished, bases)
+
+
+def step_scores(cell: Cell, eval_set: str = "policy") -> list[tuple[list[float], int | None]]:
+    """(step scores, first_error) of every solution a cell scored on `eval_set`, from its
+    `samples.jsonl` (empty when the cell wrote none). A row without those fields is an
+    InputError naming the file and line."""
+    path = cell.path / eval_set / "samples.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    for line, row in iter_json_lines(path):
+        scores, fe = (row.get("step_scores"), row.get("first_error")) if isinstance(row, dict) else (None, None)
+        if not isinstance(scores, list) or not (fe is None or isinstance(fe, int)):
+            raise InputError("expected step_scores (a list) and first_error (an integer or null)",
+                             path=str(path), line=line)
+        out.append(([float(x) for x in scores], fe))
+    return out
 
 
 # ---- combining seeds ---------------------------------------------------------------------------
@@ -248,4 +266,4 @@ def judge_groups(run: Run) -> list[Group]:
 
 
 __all__ = ["EVAL_SETS", "METRICS", "DIRECTIONS", "GOLD", "Cell", "Run", "Group", "load_run", "read_cell",
-           "read_artifacts", "combine", "metric_of", "mean_of", "judge_groups", "format_order"]
+           "read_artifacts", "combine", "metric_of", "mean_of", "judge_groups", "format_order", "step_scores"]
