@@ -125,7 +125,8 @@ def _position_figure(s: Summary, fig_dir: Path) -> tuple[str, str, bytes] | None
         prof = by_position(row for c in top.cells for row in step_scores(c, "policy"))
         if not any(prof.values()):
             continue
-        sers = [F.Series(kind, [float(i + 1) for i, _, _ in pts], [m for _, m, _ in pts],
+        sers = [F.Series(kind, [float(q.position + 1) for q in pts], [q.mean for q in pts],
+                         [q.ci[0] if q.ci else None for q in pts], [q.ci[1] if q.ci else None for q in pts],
                          color=color, marker=marker)
                 for kind, color, marker in (("correct", "#2ca02c", "o"), ("first error", "#d62728", "x"))
                 for pts in [prof[kind]] if pts]
@@ -134,8 +135,8 @@ def _position_figure(s: Summary, fig_dir: Path) -> tuple[str, str, bytes] | None
         return None
     name = "score_by_position.png"
     return (name, "Mean step score (P(correct)) by step on policy samples, each format at its "
-            "largest budget: correct steps (green) and first errors (red); steps after a first "
-            "error left out. Correct steps scored lower the later they come mean the judge reads "
+            "largest budget: correct steps (green) and first errors (red), 95% CI bands over "
+            "solutions; steps after a first error left out. Correct steps scored lower the later they come mean the judge reads "
             "position, not correctness.",
             F.plot_panels(panels, fig_dir / name, linear=True, ncols=min(4, len(panels))))
 
