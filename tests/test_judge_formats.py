@@ -399,3 +399,24 @@ def test_a_format_naming_a_loss_training_lacks_fails_at_validation(fake_format, 
         JudgeConfig(format="fake")
     msg = e.value.errors()[0]["msg"]
     assert "judge format 'fake' names loss 'hinge'" in msg and "verdict-weighted-lm" in msg
+
+
+def test_discriminative_fe_trains_saves_and_loads_as_a_head_judge(codec, tmp_path):
+    from prmlab.data.arith.generate import iter_records
+    from prmlab.judges.load import load_judge
+    from prmlab.training.judges import train_judge
+
+    base = tmp_path / "base"
+    save_checkpoint(base, tiny(codec, "causal"), codec, {"kind": "base", "format": FORMAT_VERSION})
+    pool, dev = list(iter_records(6, 11)), list(iter_records(3, 12))
+    cfg = JudgeConfig(format="discriminative-fe", budget=6, lrs=[1e-3],
+                      fit=FitConfig(batch_size=4, max_steps=2, eval_every=1, warmup_steps=0, bf16=False))
+    info = train_judge(cfg, base, pool, dev, tmp_path / "judge", log=lambda s: None)
+    # the labels it paid for are the steps through each first error, not every step
+    assert info["step_labels"] == sum(len(r.steps) if r.first_error == -1 else r.first_error + 1
+                                      for r in pool[:6])
+    assert info["step_labels"] < JUDGE_FORMATS["discriminative"].count_step_labels(pool[:6])
+    loaded = load_judge(str(tmp_path / "judge"))
+    assert loaded.name == "discriminative-fe" and type(loaded) is HeadJudge
+    (scored,) = loaded.score(dev[:1])
+    assert len(scored.step_scores) == len(dev[0].steps)
