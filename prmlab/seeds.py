@@ -145,8 +145,6 @@ _STREAMS = [
     # ---- string-keyed Python generators ------------------------------------------------------
     Stream("base.corpus.rng", "random", "base.seed", "data/arith/corpus.py",
            "which steps the corpus checks, hard-type errors, worked lines", prefix="corpus"),
-    Stream("base.corpus.drills", "random", "base.seed", "data/arith/corpus.py",
-           "comparison drills (its own stream: drills = 0 keeps the corpus)", prefix="drills"),
     Stream("base.probe.rng", "random", "base.seed", "training/base.py",
            "the probes' worked lines, checked steps and injected errors", prefix="probe"),
     Stream("budget.draw", "random", "judge seed", "supervision/budget.py",

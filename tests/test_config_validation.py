@@ -76,6 +76,7 @@ def refused(*sets: str, preset: str = "smoke") -> str:
     (["base.hard_types=[]"], "field base"),
     (["base.snapshot_step=99"], "field base"),
     (["base.verdicts=true"], "field base"),
+    (["base.drills=3"], "field base"),
     (["policy.init=weights"], "field policy.init"),
     (["data.seed=-3"], "field data.seed"),
     (["base.seed=1000000"], "field base.seed"),

@@ -31,16 +31,19 @@ def test_check_documents_stop_before_the_verdict():
     assert all(len(b["input_ids"]) == 64 for b in blocks)
 
 
-def test_the_removed_verdicts_option_reads_as_off_in_saved_configs_and_is_refused_on():
+def test_the_removed_options_read_as_off_in_saved_configs_and_are_refused_on():
     import pytest
     from pydantic import ValidationError
 
     from prmlab.training.base import BaseConfig
 
-    # Every cached base's prmlab.json holds `verdicts: false`: it parses, as the same base.
+    # Every cached base's prmlab.json holds `verdicts: false` and `drills: 0`: they parse, as the
+    # same base; any other value (a bool for a count too) is refused, naming the option.
     assert BaseConfig.model_validate({"verdicts": False}).key() == BaseConfig().key() == "ffebf5a5f8a2eec3"
-    with pytest.raises(ValidationError, match="base.verdicts was removed"):
-        BaseConfig.model_validate({"verdicts": True})
+    assert BaseConfig.model_validate({"verdicts": False, "drills": 0}).key() == BaseConfig().key()
+    for name, on in (("verdicts", True), ("verdicts", 0), ("drills", 3), ("drills", False)):
+        with pytest.raises(ValidationError, match=f"base.{name} was removed"):
+            BaseConfig.model_validate({name: on})
 
 
 def test_hard_checks_follow_the_error_types_asked_for():
@@ -96,56 +99,19 @@ def test_slip_probes_are_checks_the_teacher_flags():
         assert not {p for p, _, _ in probes["slips"]} & pool
 
 
-def test_comparison_drills_mark_each_field_independently_and_leave_the_rest_of_the_corpus():
-    from prmlab.training.base import BaseConfig
-
-    with_drills = list(iter_corpus(200, 0, hard_checks=2, drills=2))
-    drills = [d.lines[0] for d in with_drills if d.kind == "drill"]
-    assert len(drills) == 400
-    # Drills have their own random stream: the other documents are the corpus without them.
-    assert [d for d in with_drills if d.kind != "drill"] == list(iter_corpus(200, 0, hard_checks=2))
-    result_only = n_bad = 0
-    for text in drills:
-        worked, claim = text.split(" ; ")
-        assert claim.startswith("claimed ")
-        left, op, right, res = claim[len("claimed "):].split("|")
-        # Each claimed digit is followed by its mark; the claimed number, read back from its
-        # digits, is the worked one exactly when every mark is "=".
-        same = "!" not in claim
-        assert verdict_from_text(text) is same  # the zero-label rule reads "bad" iff they differ
-        n_bad += not same
-        assert (op[1] == "=") is (worked.split()[1] == op[0])
-        if same:
-            digits = [f.replace("=", "")[::-1] for f in (left, right, res)]
-            assert worked == f"{digits[0]} {op[0]} {digits[1]} = {digits[2]}"
-        result_only += "!" in res and "!" not in left + op + right
-    # The case the checks almost never show: operands copied right, the result different
-    # (0.3 x 0.7^3 ~ 0.10 of drills).
-    assert 0.05 < result_only / len(drills) < 0.16
-    assert 0.6 < n_bad / len(drills) < 0.9  # 1 - 0.7^4 ~ 0.76
-    codec = arith_codec()
-    d = next(d for d in with_drills if d.kind == "drill")
-    assert doc_ids(codec, d) == codec.bos + codec.check + codec.encode(d.lines[0]) + [codec.eos_id]
-    # drills = 0 is the default corpus: the same content address as the default base.
-    assert BaseConfig(drills=0).key() == BaseConfig().key() == "ffebf5a5f8a2eec3"
-    assert BaseConfig(drills=2).key() != BaseConfig(drills=0).key()
-
-
-def test_checks_and_drills_survive_the_model_codec_and_keep_their_verdict():
-    """A check the model writes is read back by decoding: every check and drill of a corpus
+def test_checks_survive_the_model_codec_and_keep_their_verdict():
+    """A check the model writes is read back by decoding: every check of a corpus
     (signs, numbers of different lengths, every field) decodes to its own text, and the
     zero-label rule reads the teacher's verdict from it."""
     codec = arith_codec()
     n = 0
-    for d in iter_corpus(150, 3, hard_checks=2, drills=2):
-        if d.kind not in ("check", "drill"):
+    for d in iter_corpus(150, 3, hard_checks=2):
+        if d.kind != "check":
             continue
-        text = d.check if d.kind == "check" else d.lines[0]
-        assert codec.decode(codec.encode(text)) == text
-        if d.kind == "check":
-            assert verdict_from_text(codec.decode(codec.encode(text))) is d.ok
+        assert codec.decode(codec.encode(d.check)) == d.check
+        assert verdict_from_text(codec.decode(codec.encode(d.check))) is d.ok
         n += 1
-    assert n == 150 * (2 + 2 + 2)  # checks, hard checks and drills per problem
+    assert n == 150 * (2 + 2)  # checks and hard checks per problem
     # A marked claim with a sign, then text after it: the marking stops at the ";".
     text = "answer is bob ; bob = 3 ; claimed 3=-! ; 12 + 3 = 15"
     assert codec.decode(codec.encode(text)) == text

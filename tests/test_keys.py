@@ -46,7 +46,7 @@ def test_a_new_default_off_option_keeps_the_base_key():
 
 def _old_base_key(cfg: BaseConfig) -> str:
     """`BaseConfig.key()` as the code before the key helper computed it."""
-    skip = {"snapshot_step"} | ({"drills"} if not cfg.drills else set())
+    skip = {"snapshot_step"}
     blob = json.dumps({"config": cfg.model_dump(exclude=skip), "format": FORMAT_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -55,7 +55,7 @@ def _old_base_key(cfg: BaseConfig) -> str:
 def test_base_keys_are_what_they_were(preset):
     cfg = resolve_config(preset=preset).base
     assert cfg.key() == _old_base_key(cfg)
-    for update in ({"drills": 2}, {"seed": 3}, {"fit": cfg.fit.model_copy(update={"decay_steps": 50})}):
+    for update in ({"hard_checks": 1}, {"seed": 3}, {"fit": cfg.fit.model_copy(update={"decay_steps": 50})}):
         changed = cfg.model_copy(update=update)
         assert changed.key() == _old_base_key(changed) != cfg.key()
     # the fp32 base since the speed change; with bf16: true it was c21be9b4856d9531

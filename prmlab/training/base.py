@@ -69,6 +69,10 @@ class DifficultyConfig(BaseModel):
         return Difficulty(**self.model_dump())
 
 
+# Options measured and left off, with the value saved configs hold for them (= today's corpus).
+REMOVED = {"verdicts": False, "drills": 0}
+
+
 class BaseConfig(BaseModel):
     """Pretraining of the base: its corpus, size and schedule."""
 
@@ -83,8 +87,6 @@ class BaseConfig(BaseModel):
     hard_checks: int = Field(2, ge=0, description="extra checks per problem of a step with a hard_types error")
     hard_types: list[str] = Field(default_factory=lambda: list(HARD_TYPES),
                                   description="error types of the hard checks (see data/arith/corpus.py)")
-    drills: int = Field(0, ge=0, json_schema_extra=DEFAULT_OFF,
-                        description="comparison drills per problem; off by default (see dev/LOG.md)")
     block: int = Field(256, ge=8, description="tokens per packed pretraining block")
     seed: int = Field(0, description="seeds the corpus, the probes and the weights' initialisation")
     # The flagship's policy starts from this weaker model of the same family (saved beside the
@@ -103,12 +105,14 @@ class BaseConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _removed_options(cls, data: Any) -> Any:
-        # `verdicts` was measured and left off (dev/LOG.md); configs saved while it existed
-        # (every cached base's prmlab.json) hold `verdicts: false`, which is today's corpus.
-        if isinstance(data, dict) and "verdicts" in data:
-            if data["verdicts"] is not False:
-                raise ValueError("base.verdicts was removed (measured and left off, dev/LOG.md)")
-            data = {k: v for k, v in data.items() if k != "verdicts"}
+        # `verdicts` and `drills` were measured and left off (dev/LOG.md); configs saved while
+        # they existed (every cached base's prmlab.json) hold their off values, today's corpus.
+        if isinstance(data, dict):
+            for name, off in REMOVED.items():
+                if name in data:
+                    if data[name] != off or isinstance(data[name], bool) != isinstance(off, bool):
+                        raise ValueError(f"base.{name} was removed (measured and left off, dev/LOG.md)")
+                    data = {k: v for k, v in data.items() if k != name}
         return data
 
     @field_validator("hard_types")
@@ -139,7 +143,7 @@ class BaseConfig(BaseModel):
 
     def key(self) -> str:
         """Content address: the same config (and corpus/model format) names the same base.
-        Fields enter it by `prmlab.keys` (the snapshot step never, drills only when on)."""
+        Fields enter it by `prmlab.keys` (the snapshot step never)."""
         return content_key({"config": key_fields(self), "format": FORMAT_VERSION})
 
 
@@ -163,8 +167,6 @@ def doc_ids(codec: Codec, doc: Doc) -> list[int]:
         return codec.solution(doc.problem, doc.steps)[0] + [codec.eos_id]
     if doc.kind == "check":
         return codec.check_prompt(doc.problem, doc.steps) + codec.encode(doc.check) + [codec.eos_id]
-    if doc.kind == "drill":  # after the check marker, as the tail of a check would be
-        return codec.bos + codec.check + codec.encode(doc.lines[0]) + [codec.eos_id]
     return codec.bos + codec.encode(" ; ".join(doc.lines) + " ;") + [codec.eos_id]
 
 
@@ -293,8 +295,7 @@ def train_base(cfg: BaseConfig, out_dir: str | Path, *, log: Callable[[str], Non
     codec = arith_codec()
     d = cfg.difficulty.build()
     docs = iter_corpus(cfg.n_problems, seeds.seed("base.corpus", cfg.seed), d, worked=cfg.worked,
-                       checks=cfg.checks, hard_checks=cfg.hard_checks, hard_types=cfg.hard_types,
-                       drills=cfg.drills)
+                       checks=cfg.checks, hard_checks=cfg.hard_checks, hard_types=cfg.hard_types)
     blocks = packed_blocks(codec, docs, cfg.block)
     config = llama_config(cfg.preset, codec.vocab_size, pad_id=codec.pad_id,
                           bos_id=codec.bos[0], eos_id=codec.eos_id, max_positions=max(512, cfg.block))

@@ -1,17 +1,13 @@
 """The unlabelled pretraining corpus of the base model.
 
-Four kinds of document, none with a step label:
+Three kinds of document, none with a step label:
 - `solution`: a problem and a solution, half of them with an injected error (not marked);
 - `check`: a problem, a solution prefix and the teacher's check of its last step (`checks` per
   problem): the base learns to recompute, copy and compare. The check stops before the verdict;
 - `worked`: lines of worked arithmetic over the domain's range (`worked=False` drops them, to
   test whether the judging skill needs them);
-- `drill`: comparison drills (`drills` per problem): a worked line, a claim whose four fields
-  each differ from it or not independently, marked against it — the tail of a check with nothing to
-  look up. In checks a result differs almost only when an operand does, so a base can learn to
-  copy the operands' marks onto the result and never flag an arithmetic slip; which bases do is a
-  lottery of the seed. In a drill only comparing the digits works. Off by default (measurements:
-  see dev/LOG.md)."""
+(Comparison drills, a fourth kind, were measured on three bases and removed: dev/LOG.md,
+2026-12-06.)"""
 
 from __future__ import annotations
 
@@ -22,8 +18,8 @@ from typing import Iterator, Sequence
 from prmlab import seeds
 from prmlab.data.arith.problems import Difficulty, apply_op, parse_problem
 from prmlab.data.arith.generate import iter_records
-from prmlab.data.arith.solutions import ERROR_TYPES, copy_slip, inject, slip
-from prmlab.data.arith.teacher import check, claim_line
+from prmlab.data.arith.solutions import ERROR_TYPES, inject
+from prmlab.data.arith.teacher import check
 
 
 # Error types whose checks a shortcut gets wrong (see `iter_corpus`).
@@ -32,7 +28,7 @@ HARD_TYPES = ("wrong_operand", "wrong_operation", "copy_error", "skipped_step")
 
 @dataclasses.dataclass(frozen=True)
 class Doc:
-    kind: str  # "solution" | "check" | "worked" | "drill"
+    kind: str  # "solution" | "check" | "worked"
     problem: str = ""
     steps: tuple[str, ...] = ()
     check: str = ""
@@ -61,25 +57,6 @@ def worked_op(rng: random.Random, d: Difficulty) -> tuple[int, str, int, int]:
     return 1, "+", 1, 2
 
 
-def comparison_drill(rng: random.Random, d: Difficulty, p_differ: float = 0.3) -> str:
-    """A worked line, a claim whose fields each differ from it with probability `p_differ`
-    (independently), written as a check writes it: marked against the worked line.
-
-    >>> comparison_drill(random.Random(4), Difficulty())  # a mis-copied left operand
-    '310 + 6 = 316 ; claimed 0=0!1!3!|+=|6=|6=1=3='
-    """
-    def miswrite(v: int) -> int:  # mis-copied or miscomputed, as the steps' errors are
-        if rng.random() >= p_differ:
-            return v
-        return copy_slip(rng, v) if rng.random() < 0.5 else slip(rng, v)
-
-    x, op, y, r = worked_op(rng, d)
-    ca = miswrite(x)
-    cop = rng.choice([o for o in "+-*" if o != op]) if rng.random() < p_differ else op
-    cb, cr = miswrite(y), miswrite(r)
-    return f"{x} {op} {y} = {r} ; " + claim_line((x, op, y, r), (ca, cop, cb, cr))
-
-
 def check_hard_types(hard_types: Sequence[str], hard_checks: int = 0) -> None:
     """ValueError unless every type is a known error type (and some are given, if asked for)."""
     unknown = sorted(set(hard_types) - set(ERROR_TYPES))
@@ -92,7 +69,7 @@ def check_hard_types(hard_types: Sequence[str], hard_checks: int = 0) -> None:
 def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(), *,
                 worked: bool = True, checks: int = 2, worked_lines: int = 8,
                 error_rate: float = 0.5, hard_checks: int = 0,
-                hard_types: Sequence[str] = HARD_TYPES, drills: int = 0) -> Iterator[Doc]:
+                hard_types: Sequence[str] = HARD_TYPES) -> Iterator[Doc]:
     """Documents for `n_problems` problems; deterministic in `seed`.
 
     `hard_checks` adds, per problem, checks of the erroneous step of a solution with an error of
@@ -103,7 +80,6 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
     Without them the base learns the shortcut (dev/LOG.md, 2026-11-26)."""
     check_hard_types(hard_types, hard_checks)
     rng = seeds.rng("base.corpus.rng", seed)
-    drill_rng = seeds.rng("base.corpus.drills", seed)  # its own stream: drills=0 keeps the corpus
     for rec in iter_records(n_problems, seed, difficulty, error_rate=error_rate,
                             id_prefix="corpus"):
         yield Doc("solution", rec.problem, tuple(rec.steps))
@@ -120,5 +96,3 @@ def iter_corpus(n_problems: int, seed: int, difficulty: Difficulty = Difficulty(
                 yield Doc("check", rec.problem, tuple(steps[: at + 1]), check=c.text, ok=c.ok)
         if worked:
             yield Doc("worked", lines=tuple(worked_line(rng, difficulty) for _ in range(worked_lines)))
-        for _ in range(drills):
-            yield Doc("drill", lines=(comparison_drill(drill_rng, difficulty),))
