@@ -25,7 +25,7 @@ from prmlab.data.arith.problems import Difficulty, parse_problem
 from prmlab.data.arith.solutions import inject
 from prmlab.data.arith.teacher import check as teacher_check, verdict_from_text
 from prmlab.errors import InputError
-from prmlab.keys import DEFAULT_OFF, NOT_IN_KEY, content_key, key_fields
+from prmlab.keys import NOT_IN_KEY, content_key, key_fields
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.generate import generate
 from prmlab.models.presets import PRESETS as MODEL_PRESETS, llama_config, n_params
