@@ -37,8 +37,7 @@ def _probes(path: Path, seed: int) -> dict:
     if not art.is_file():
         return {}
     mine = read_artifacts(art, seed).get(seed)
-    rep = (mine.base_report if mine else None) or {}
-    return rep.get("probes", rep)
+    return (mine.base_report if mine else None) or {}
 
 
 def _read(root: Path, arm: str, seed: int, budget: int) -> dict:

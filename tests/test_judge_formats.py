@@ -122,6 +122,20 @@ def test_a_spec_rejects_what_it_cannot_mean():
         dataclasses.replace(d, name="x", color="red")
 
 
+def train_tiny_judge(codec, tmp_path, fmt: str, n: int):
+    """A `fmt` judge trained 2 steps from a tiny base on `n` labelled solutions, saved at
+    tmp_path/judge: (train_judge's info, the pool, the dev split)."""
+    from prmlab.data.arith.generate import iter_records
+    from prmlab.training.judges import train_judge
+
+    base = tmp_path / "base"
+    save_checkpoint(base, tiny(codec, "causal"), codec, {"kind": "base", "format": FORMAT_VERSION})
+    pool, dev = list(iter_records(n, 11)), list(iter_records(3, 12))
+    cfg = JudgeConfig(format=fmt, budget=n, lrs=[1e-3],
+                      fit=FitConfig(batch_size=4, max_steps=2, eval_every=1, warmup_steps=0, bf16=False))
+    return train_judge(cfg, base, pool, dev, tmp_path / "judge", log=lambda s: None), pool, dev
+
+
 # ---- each spec builds what the code built before, worked by hand -------------------------------
 
 def test_discriminative_examples_label_every_step_end(codec):
@@ -355,11 +369,10 @@ def fake_format(monkeypatch):
 
 
 def test_a_registered_format_is_known_everywhere(fake_format, codec, tmp_path, run_cli):
-    from prmlab.data.arith.generate import iter_records
     from prmlab.experiments.config import RunConfig, resolve_config
     from prmlab.judges.load import load_judge
     from prmlab.reports.figures import color_for
-    from prmlab.training.judges import make_judge, train_judge
+    from prmlab.training.judges import make_judge
 
     assert JudgeConfig(format="fake").format == "fake"
     assert RunConfig(formats=["fake", "orm"]).formats == ["fake", "orm"]
@@ -372,12 +385,7 @@ def test_a_registered_format_is_known_everywhere(fake_format, codec, tmp_path, r
                            "--dev", tmp_path / "d.jsonl", "--out", tmp_path / "j", "--judge-format", "x")
     assert code == 2 and "(known: discriminative, discriminative-fe, generative, direct, orm, generative-rl, direct-rl, rft, fake)" in err
     # Trained, saved and loaded back with no other module edited.
-    base = tmp_path / "base"
-    save_checkpoint(base, tiny(codec, "causal"), codec, {"kind": "base", "format": FORMAT_VERSION})
-    pool, dev = list(iter_records(4, 11)), list(iter_records(3, 12))
-    cfg = JudgeConfig(format="fake", budget=4, lrs=[1e-3],
-                      fit=FitConfig(batch_size=4, max_steps=2, eval_every=1, warmup_steps=0, bf16=False))
-    info = train_judge(cfg, base, pool, dev, tmp_path / "judge", log=lambda s: None)
+    info, _, _ = train_tiny_judge(codec, tmp_path, "fake", 4)
     assert info["format"] == "fake" and info["step_labels"] == 7 * 4
     saved = json.loads((tmp_path / "judge" / "prmlab.json").read_text())
     assert saved["format"] == "fake"
@@ -402,16 +410,9 @@ def test_a_format_naming_a_loss_training_lacks_fails_at_validation(fake_format, 
 
 
 def test_discriminative_fe_trains_saves_and_loads_as_a_head_judge(codec, tmp_path):
-    from prmlab.data.arith.generate import iter_records
     from prmlab.judges.load import load_judge
-    from prmlab.training.judges import train_judge
 
-    base = tmp_path / "base"
-    save_checkpoint(base, tiny(codec, "causal"), codec, {"kind": "base", "format": FORMAT_VERSION})
-    pool, dev = list(iter_records(6, 11)), list(iter_records(3, 12))
-    cfg = JudgeConfig(format="discriminative-fe", budget=6, lrs=[1e-3],
-                      fit=FitConfig(batch_size=4, max_steps=2, eval_every=1, warmup_steps=0, bf16=False))
-    info = train_judge(cfg, base, pool, dev, tmp_path / "judge", log=lambda s: None)
+    info, pool, dev = train_tiny_judge(codec, tmp_path, "discriminative-fe", 6)
     # the labels it paid for are the steps through each first error, not every step
     assert info["step_labels"] == sum(len(r.steps) if r.first_error == -1 else r.first_error + 1
                                       for r in pool[:6])

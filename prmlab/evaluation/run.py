@@ -31,7 +31,9 @@ METRIC_KEYS = ("f1", "acc_err", "acc_cor", "auroc", "ece")
 
 # ---- step-score files --------------------------------------------------------------------------
 
-def _check_scores(values: Any, fail) -> list[float]:
+def check_step_scores(values: Any, fail) -> list[float]:
+    """`values` as step scores (a non-empty list of probabilities); `fail(field, message)`
+    builds the located error raised otherwise."""
     if not isinstance(values, list) or not values:
         raise fail("step_scores", "expected a non-empty list of numbers")
     out = []
@@ -63,7 +65,7 @@ def read_step_scores(path: str | os.PathLike) -> dict[str, tuple[int, StepScores
             raise fail("id", f"duplicate id {rid!r} (first on line {out[rid][0]})")
         if "step_scores" not in obj:
             raise fail("step_scores", "missing required field")
-        scores = _check_scores(obj["step_scores"], fail)
+        scores = check_step_scores(obj["step_scores"], fail)
         rats = obj.get("rationales")
         if rats is not None:
             if not isinstance(rats, list) or len(rats) != len(scores):
@@ -111,7 +113,7 @@ def align_scores(records: Sequence[Record],
                              f"{len(r.steps)} steps", path=_s(path), line=line,
                              field="step_scores")
         if line is None:  # scores handed in directly: check them as a file would be checked
-            _check_scores(list(s.step_scores),
+            check_step_scores(list(s.step_scores),
                           lambda f, m: InputError(f"record {r.id!r}: {m}", field=f))
         out.append(s)
     extra = [k for k in by_id if k not in seen]

@@ -27,7 +27,7 @@ import statistics
 from typing import Iterable, NamedTuple, Sequence
 
 KINDS = ("correct", "first error")
-Z975 = 1.959964
+Z975 = statistics.NormalDist().inv_cdf(0.975)
 
 
 class Point(NamedTuple):
@@ -40,7 +40,7 @@ class Point(NamedTuple):
 def _point(i: int, v: list[float]) -> Point:
     mean = math.fsum(v) / len(v)
     if len(v) < 2:
-        return Point(i, mean, 1, None)
+        return Point(i, mean, len(v), None)
     half = Z975 * statistics.stdev(v) / math.sqrt(len(v))
     return Point(i, mean, len(v), [mean - half, mean + half])
 

@@ -15,7 +15,8 @@ from prmlab.reports.judge_rl_figures import FIGURE as RL_FIGURE, rl_figure
 from prmlab.reports.summary import SET_TITLES, Summary
 
 FIGURE_NAMES = ("f1_vs_budget.png", "f1_vs_budget_by_base.png", "acc_vs_budget.png",
-                "f1_vs_step_labels.png", "score_by_position.png", "tts.png", "bon.png", "bon_aggregations.png", RL_FIGURE)
+                "f1_vs_step_labels.png", "score_by_position.png", "tts.png", "bon.png",
+                "bon_aggregations.png", RL_FIGURE)
 
 
 def _series(s: Summary, eval_set: str, metric: str, x: str = "budget",
@@ -136,8 +137,8 @@ def _position_figure(s: Summary, fig_dir: Path) -> tuple[str, str, bytes] | None
     name = "score_by_position.png"
     return (name, "Mean step score (P(correct)) by step on policy samples, each format at its "
             "largest budget: correct steps (green) and first errors (red), 95% CI bands over "
-            "solutions; steps after a first error left out. Correct steps scored lower the later they come mean the judge reads "
-            "position, not correctness.",
+            "solutions; steps after a first error left out. Correct steps scored lower the "
+            "later they come mean the judge reads position, not correctness.",
             F.plot_panels(panels, fig_dir / name, linear=True, ncols=min(4, len(panels))))
 
 

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from prmlab.data.jsonl import iter_json_lines
 from prmlab.errors import InputError
+from prmlab.evaluation.run import check_step_scores
 from prmlab.experiments.records import (CELL_KINDS, EVAL_SETS, GOLD, BaselineCell, BonCell,
                                         JudgeCell, RunArtifacts, TTSCell, ZeroLabelCell,
                                         read_artifacts, record_from_dict)
@@ -139,18 +140,22 @@ def load_run(out_dir: str | Path) -> Run:
 
 def step_scores(cell: Cell, eval_set: str = "policy") -> list[tuple[list[float], int | None]]:
     """(step scores, first_error) of every solution a cell scored on `eval_set`, from its
-    `samples.jsonl` (empty when the cell wrote none). A row without those fields is an
-    InputError naming the file and line."""
+    `samples.jsonl` (empty when the cell wrote none); scores are checked as `prmlab eval`
+    checks a scores file. A bad row is an InputError naming the file, line and field."""
     path = cell.path / eval_set / "samples.jsonl"
     if not path.is_file():
         return []
     out = []
     for line, row in iter_json_lines(path):
-        scores, fe = (row.get("step_scores"), row.get("first_error")) if isinstance(row, dict) else (None, None)
-        if not isinstance(scores, list) or not (fe is None or isinstance(fe, int)):
-            raise InputError("expected step_scores (a list) and first_error (an integer or null)",
-                             path=str(path), line=line)
-        out.append(([float(x) for x in scores], fe))
+        def fail(field: str | None, msg: str) -> InputError:
+            return InputError(msg, path=str(path), line=line, field=field)
+
+        if not isinstance(row, dict):
+            raise fail(None, "expected a JSON object")
+        fe = row.get("first_error")
+        if isinstance(fe, bool) or not (fe is None or isinstance(fe, int)):
+            raise fail("first_error", "expected an integer or null")
+        out.append((check_step_scores(row.get("step_scores"), fail), fe))
     return out
 
 
