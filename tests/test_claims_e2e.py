@@ -36,7 +36,8 @@ def test_one_row_per_claim_from_real_cells(suite):
     data = json.loads((out / "claims.json").read_text())
     assert [c["id"] for c in data["claims"]] == [c.id for c in CLAIMS]
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["flagship-b0-s0", "no-worked-b0",
-                                                                "pcl-b0-s0", "rl-b0-s0", "rl-judges-b0-s0",
+                                                                "pcl-b0-s0", "rl-b0-s0", "rl-controls-b0-s0",
+                                                                "rl-judges-b0-s0",
                                                                 "rl-judges-sft-b0-s0", "tree-b0-s0"]
     plan = json.loads((out / "suite.json").read_text())["plan"]
     assert plan["size"]["name"] == "smoke" and plan["folders"][0]["sets"][-2:] == ["base.seed=0", "seeds=[0]"]
@@ -71,6 +72,11 @@ def test_one_row_per_claim_from_real_cells(suite):
     assert (out / "runs" / "pcl-b0-s0" / "report.md").is_file()
     row = next(c for c in data["claims"] if c["id"] == "rl-judge")["replicates"][0]
     assert {i["cell"] for i in row["inputs"]} >= {"generative-rl-N8-s0-b0", "generative-N8-s0-b0"}
+    # the control rewards are read from their own RL folder, each from its own reward's runs
+    for reward in ("incorrect", "format", "majority"):
+        row = next(c for c in data["claims"] if c["id"] == f"{reward}-reward")["replicates"][0]
+        assert {(i["folder"], i["cell"]) for i in row["inputs"]} == {
+            ("rl-controls-b0-s0", f"worked-{reward}-nall-s0"), ("rl-controls-b0-s0", f"no-worked-{reward}-nall-s0")}
     # the SFT-started RL judge is read from its own folder, whose judges started from SFT
     sft = json.loads((out / "runs" / "rl-judges-sft-b0-s0" / "config.json").read_text())["config"]
     assert sft["judge"]["rl"]["start"] == "sft"

@@ -1,6 +1,6 @@
 """RL reports and the policy-RL claims from hand-made typed `RLResult`s: the run report and the
 suite report (means over seeds with a t interval), and the claims (one example, spurious
-rewards, pass@k not widened) from fabricated RL suite folders with accuracies chosen so that
+rewards and the other control rewards, pass@k not widened) from fabricated RL suite folders with accuracies chosen so that
 every effect, CI and verdict is worked out by hand (three RL seeds of one base:
 t_{0.975, 2} = 4.303); the suite plan's RL folders (an old pinned plan is extended, never
 refused)."""
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from prmlab.claims import one_example, passk_not_wider, spurious_rewards
+from prmlab.claims import control_rewards, one_example, passk_not_wider, spurious_rewards
 from prmlab.claims.suite import FolderPlan, Size, SuitePlan
 from prmlab.experiments.records import Metric
 from prmlab.experiments.rl_records import (Crossing, CurvePoint, FullEval, PassKCurve, PassKGap,
@@ -88,15 +88,34 @@ def test_suite_report_means_over_seeds_with_a_t_interval(tmp_path):
 # ---- the RL claims -------------------------------------------------------------------------
 
 SEEDS = [0, 1, 2]
-RL_CLAIMS = (one_example.CLAIM, spurious_rewards.CLAIM, passk_not_wider.CLAIM)
+RL_CLAIMS = (one_example.CLAIM, spurious_rewards.CLAIM, passk_not_wider.CLAIM, control_rewards.INCORRECT,
+             control_rewards.FORMAT, control_rewards.MAJORITY)
 ONE_AFTER = [0.53, 0.54, 0.55]  # worked, outcome, 1 problem: gains 0.33, 0.34, 0.35
 PK4_AFTER = [0.70, 0.72, 0.74]  # worked, outcome, all: pass@4 0.8 -> these
 
 
 def _plan():
     return SuitePlan(size=Size(name="test", preset="smoke", bases=[0], seeds=SEEDS, note="fabricated"),
-                     folders=[FolderPlan(name=f"rl-b0-s{s}", experiment="rl", base=0, seed=s, sets=[],
-                                         config={"fake": s}, kind="rl") for s in SEEDS])
+                     folders=[FolderPlan(name=f"{e}-b0-s{s}", experiment=e, base=0, seed=s, sets=[],
+                                         config={"fake": s}, kind="rl")
+                              for e in ("rl", "rl-controls") for s in SEEDS])
+
+
+# the controls folders: worked-base gains per seed (no-worked: 0.1 -> 0.1 + NO_WORKED_GAIN)
+CONTROL_GAINS = {"incorrect": [0.30, 0.32, 0.34], "format": [0.02, 0.03, 0.04], "majority": [0.20, 0.10, 0.0]}
+NO_WORKED_GAIN = {"incorrect": 0.0, "format": 0.0, "majority": -0.05}
+
+
+def _controls(s):
+    out = {}
+    for reward, gains in CONTROL_GAINS.items():
+        out[f"worked-{reward}-nall"] = record("worked", reward, s, 0.2, 0.2 + gains[s], [0.2, 0.4, 0.8],
+                                              [0.2, 0.4, 0.8], n_train=8)
+        out[f"no-worked-{reward}-nall"] = record("no-worked", reward, s, 0.1, 0.1 + NO_WORKED_GAIN[reward],
+                                                 [0.1, 0.2, 0.3], [0.1, 0.2, 0.3], n_train=8)
+    # a run on one problem and the random reward are other claims' arms: never read here
+    out["worked-incorrect-n1"] = record("worked", "incorrect", s, 0.2, 0.9, [0.2, 0.4, 0.8], [0.2, 0.4, 0.8])
+    return out
 
 
 def _runs(s):
@@ -112,13 +131,14 @@ def _runs(s):
 
 @pytest.fixture
 def suite(tmp_path):
-    for s in SEEDS:
-        folder = tmp_path / "runs" / f"rl-b0-s{s}"
-        folder.mkdir(parents=True)
-        (folder / "rl-suite.json").write_text(json.dumps({"config": {"fake": s}}))
-        for name, r in _runs(s).items():
-            (folder / "runs" / name).mkdir(parents=True)
-            (folder / "runs" / name / "result.json").write_text(r.model_dump_json(by_alias=True))
+    for experiment, runs in (("rl", _runs), ("rl-controls", _controls)):
+        for s in SEEDS:
+            folder = tmp_path / "runs" / f"{experiment}-b0-s{s}"
+            folder.mkdir(parents=True)
+            (folder / "rl-suite.json").write_text(json.dumps({"config": {"fake": s}}))
+            for name, r in runs(s).items():
+                (folder / "runs" / name).mkdir(parents=True)
+                (folder / "runs" / name / "result.json").write_text(r.model_dump_json(by_alias=True))
     return tmp_path
 
 
@@ -131,6 +151,14 @@ EXPECTED = {
     # pass@4 before - after: 0.8 - 0.70, 0.8 - 0.72, 0.8 - 0.74: mean 0.08, sd 0.02,
     # half 4.303 x 0.02 / sqrt 3 = 0.049687: CI [0.030313, 0.129687] >= -0.05
     "passk-not-wider": ([0.10, 0.08, 0.06], [0.030313, 0.129687], "supported"),
+    # incorrect: 0.30, 0.32, 0.34 - 0: mean 0.32, sd 0.02, half 0.049687: CI [0.270313, 0.369687],
+    # above 0 and mean >= 0.123 (half of 24.6 points)
+    "incorrect-reward": ([0.30, 0.32, 0.34], [0.270313, 0.369687], "supported"),
+    # format: 0.02, 0.03, 0.04: mean 0.03, sd 0.01, half 0.024843: CI [0.005157, 0.054843] < 0.082
+    "format-reward": ([0.02, 0.03, 0.04], [0.005157, 0.054843], "refuted"),
+    # majority: 0.20 + 0.05, 0.10 + 0.05, 0 + 0.05: mean 0.15, sd 0.1, half 4.303 x 0.1 / sqrt 3
+    # = 0.248434: CI [-0.098434, 0.398434] neither above 0 nor below 0.133
+    "majority-reward": ([0.25, 0.15, 0.05], [-0.098434, 0.398434], "inconclusive"),
 }
 
 
@@ -142,6 +170,7 @@ def test_every_rl_claim_by_hand(suite):
         assert [r.value for r in c.replicates] == pytest.approx(values), c.id
         assert c.summary.ci == pytest.approx(ci, abs=1e-6), c.id
         assert c.verdict == verdict, (c.id, c.verdict_reason)
+    assert res.claims[3].replicates[0].detail == "incorrect reward: worked base +0.300, no-worked base +0.000"
     pk = res.claims[2].replicates[0]
     assert "curves cross at k = 4" in pk.detail  # gaps +0.3, +0.2, -0.1
     # every input is the result.json field it names
@@ -165,7 +194,16 @@ def test_missing_arm_and_a_null_full_set_gain_are_reasons_never_zeros(suite):
     assert sp.value is None and "no-worked base" in sp.reason
     one = res["one-example"].replicates[2]
     assert one.value is None and "no gain for one example to match" in one.reason
-    assert all(c.verdict == "inconclusive" for c in res.values() if c.id != "passk-not-wider")
+    assert res["one-example"].verdict == res["spurious-rewards"].verdict == "inconclusive"
+
+
+def test_a_missing_control_run_is_a_reason_and_the_other_controls_still_read(suite):
+    (suite / "runs" / "rl-controls-b0-s0" / "runs" / "worked-format-nall" / "result.json").unlink()
+    res = {c.id: c for c in build_claims(suite, RL_CLAIMS, _plan()).claims}
+    fm = res["format-reward"].replicates[0]
+    assert fm.value is None and fm.reason == "the RL suite has no format-reward run on the worked base"
+    assert res["format-reward"].verdict == "inconclusive"
+    assert [r.value for r in res["incorrect-reward"].replicates] == pytest.approx([0.30, 0.32, 0.34])
 
 
 def test_suite_plans_one_rl_folder_per_base_and_seed_and_extends_an_old_pin(tmp_path):
@@ -175,10 +213,19 @@ def test_suite_plans_one_rl_folder_per_base_and_seed_and_extends_an_old_pin(tmp_
 
     plan = plan_suite("smoke", CLAIMS)
     rl = [f for f in plan.folders if f.kind == "rl"]
-    assert [f.name for f in rl] == ["rl-b0-s0"]
+    assert [f.name for f in rl] == ["rl-b0-s0", "rl-controls-b0-s0"]
     cfg = RLSuiteConfig.model_validate(rl[0].config)
     assert cfg.size == "smoke" and cfg.base_seed == 0 and cfg.seeds == [0]
     assert {b.name for b in cfg.bases} == {"worked", "no-worked"}
+    assert cfg.rewards == ["outcome", "random"] and cfg.train_sizes == [1, None]
+    # the controls: the same RL settings, the three other controls, all training problems
+    ctl = RLSuiteConfig.model_validate(rl[1].config)
+    assert ctl.size == "smoke-controls" and ctl.seeds == [0] and ctl.sets == cfg.sets
+    assert ctl.rewards == ["incorrect", "format", "majority"] and ctl.train_sizes == [None]
+    quick = {f.name: RLSuiteConfig.model_validate(f.config) for f in plan_suite("quick", CLAIMS).folders
+             if f.kind == "rl"}
+    assert sorted(quick) == ["rl-b0-s0", "rl-b0-s1", "rl-controls-b0-s0", "rl-controls-b0-s1"]
+    assert quick["rl-controls-b0-s1"].size == "quick-controls" and quick["rl-controls-b0-s1"].seeds == [1]
     # a suite pinned before the RL claims existed gains their folders; its own are unchanged
     old = SuitePlan(size=plan.size, folders=[f for f in plan.folders if f.kind == "flagship"])
     pin_plan(old, tmp_path)

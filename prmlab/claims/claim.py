@@ -22,13 +22,19 @@ class Experiment:
     `experiments/policy_runs.py` at the size's `rl_size` on the base's policy, `sets` unused),
     one folder per (base, seed) (`level="seed"`; for RL the seed is
     the RL seed) or per base with the size's first seed (`level="base"`). Claims naming the same
-    experiment share its folders."""
+    experiment share its folders.
+
+    An RL experiment can take another suite size of the same settings, `<rl_size>-<rl_variant>`
+    (`controls`: the control rewards on the full training set), restricted to `rewards` (empty:
+    the size's own)."""
 
     name: str
     level: Level
     sets: tuple[str, ...]
     why: str
     kind: Literal["flagship", "rl", "tree", "pcl"] = "flagship"
+    rl_variant: str = ""
+    rewards: tuple[str, ...] = ()
 
     def folder(self, base: int, seed: int) -> str:
         return f"{self.name}-b{base}-s{seed}" if self.level == "seed" else f"{self.name}-b{base}"

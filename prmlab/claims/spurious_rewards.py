@@ -14,8 +14,8 @@ the whole CI lies below +0.107.
 
 from __future__ import annotations
 
-from prmlab.claims.claim import Claim, Measured, undefined
-from prmlab.claims.rl_common import NO_WORKED, RL, WORKED, gain
+from prmlab.claims.claim import Claim, Measured
+from prmlab.claims.rl_common import RL, base_contrast
 from prmlab.claims.rules import AtLeast
 from prmlab.claims.schema import Anchor
 from prmlab.claims.view import ReplicateView
@@ -24,15 +24,7 @@ SIZE = 0.107
 
 
 def measure(rep: ReplicateView) -> Measured:
-    w = rep.rl_run(RL.name, WORKED, "random", None)
-    n = rep.rl_run(RL.name, NO_WORKED, "random", None)
-    if w is None or n is None:
-        return undefined("the RL suite has no random-reward run on the " +
-                         " and ".join(x for x, r in ((WORKED, w), (NO_WORKED, n)) if r is None) + " base")
-    (gw, iw), (gn, i_n) = gain(w), gain(n)
-    if gw is None or gn is None:
-        return undefined("a test accuracy is undefined", iw + i_n)
-    return Measured(gw - gn, f"random reward: worked base {gw:+.3f}, no-worked base {gn:+.3f}", iw + i_n)
+    return base_contrast(rep, RL, "random")
 
 
 CLAIM = Claim(

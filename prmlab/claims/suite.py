@@ -110,9 +110,11 @@ def plan_suite(size: str, claims: Sequence[Claim]) -> SuitePlan:
                     from prmlab.experiments.rl_suite import suite_config
 
                     one = s.seeds[0] if seed is None else seed
+                    rl_size = f"{s.rl_size}-{e.rl_variant}" if e.rl_variant else s.rl_size
+                    cfg = suite_config(rl_size, base_seed=b, seeds=[one], rewards=list(e.rewards) or None)
                     folders.append(FolderPlan(
                         name=e.folder(b, one), experiment=e.name, base=b, seed=seed, sets=[],
-                        kind="rl", config=suite_config(s.rl_size, base_seed=b, seeds=[one]).model_dump(mode="json")))
+                        kind="rl", config=cfg.model_dump(mode="json")))
                     continue
                 if e.kind in ("tree", "pcl"):
                     from prmlab.experiments.policy_runs import policy_run_config

@@ -87,7 +87,8 @@ NO_WORKED = SuiteBase(name="no-worked", sets=["base.worked=false"])
 WORKED = SuiteBase(name="worked", sets=[])
 
 # every control reward of the spurious-rewards paper beside the ground truth, on the full
-# training set (the quick size keeps to outcome vs random so the claims suite's pin is unchanged)
+# training set (the quick size keeps to outcome vs random so the claims suite's pin is unchanged;
+# the claims' `rl-controls` experiment runs these sizes restricted to the three other controls)
 _CONTROLS = ["outcome", "random", "incorrect", "format", "majority"]
 
 SIZES: dict[str, dict[str, Any]] = {
