@@ -263,7 +263,7 @@ def test_thinkprm_run_end_to_end_scores_every_held_out_solution_with_progress(tm
     held-out solution, the critic beside them; the evaluation's progress reaches its total;
     a rerun resumes and rewrites the same results; scores in chunks equal one call's
     (to float noise: batch mates pad differently)."""
-    from prmlab.experiments.thinkprm import ThinkPRMConfig, _score_in_chunks, run
+    from prmlab.experiments.thinkprm import ThinkPRMConfig, _score_in_chunks, report, run
     from prmlab.judges.load import load_judge
 
     recs = [Record(id=f"p{p}-{i}", problem=f"tom has {p} bags", steps=["3 * 4 = 12", "12 - 2 = 10"],
@@ -289,11 +289,16 @@ def test_thinkprm_run_end_to_end_scores_every_held_out_solution_with_progress(tm
         assert calls[f"eval {fmt} N=2"] == [(3, 4), (4, 4)]  # chunks of 3: 3, then the last one
     assert calls["critic"][-1][0] == calls["critic"][-1][1]
     assert results["critic"]["n"]["solutions"] == 4
+    # every stage that ran has its wall time; generative (skipped) has none
+    assert set(results["seconds"]) == {"base import", "chains N=2", "train direct N=2", "eval direct N=2",
+                                       "train discriminative N=2", "eval discriminative N=2", "critic"}
+    assert all(v > 0 for v in results["seconds"].values())
+    assert "Wall time per stage (s;" in report(results) and "critic " in report(results)
     first = (out / "results.json").read_bytes()
     calls.clear()
     run(cfg, out, log=lambda _m: None, progress=bar)
     assert not any(k.startswith("eval") for k in calls)  # nothing re-evaluated
-    assert (out / "results.json").read_bytes() == first
+    assert (out / "results.json").read_bytes() == first  # the skipped stages keep their times
 
     judge = load_judge(str(out / "judges" / "N2" / "direct"))
     whole = judge.score(recs)

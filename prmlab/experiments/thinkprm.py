@@ -17,7 +17,9 @@ Steps (each skipped when its output is already complete, so a killed run resumes
 4. the ProcessBench critic protocol with the base model itself on the same held-out split,
    `critic/metrics.json` (`judges.critic.CriticJudge`, `evaluation.critic.critic_metrics`);
 5. `results.json`: every metric above with its CI, read back from the metrics files (a report
-   rebuilds from the folder alone: `prmlab.cli.synth` prints it).
+   rebuilds from the folder alone: `prmlab.cli.synth` prints it), and the wall seconds of each
+   stage (`timings.json`, written as each stage ends; a resumed run keeps the times of the
+   stages it skips, so the folder says what to shrink to fit a time budget).
 
 The teacher defaults to the base model itself (`teacher: null`); any other local causal LM
 folder or GGUF file can be named.
@@ -26,6 +28,8 @@ folder or GGUF file can be named.
 from __future__ import annotations
 
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional
 
@@ -40,6 +44,7 @@ from prmlab.provenance import provenance
 from prmlab.strict import read_json
 
 Log = Callable[[str], None]
+TIMINGS = "timings.json"
 
 
 class ThinkPRMConfig(BaseModel):
@@ -107,6 +112,16 @@ def _load_lm(path: str, *, gpu: bool = True):
     return (_on_gpu(lm) if gpu else lm), tok
 
 
+@contextmanager
+def _timed(out: Path, stage: str):
+    """Record the wall seconds of `stage` in OUT/timings.json once it ends without an error."""
+    start = time.perf_counter()
+    yield
+    f = out / TIMINGS
+    times = read_json(f, note=False) if f.is_file() else {}
+    write_json(f, {**times, stage: round(time.perf_counter() - start, 3)})
+
+
 def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
         progress: Callable[[str], Callable] | None = None) -> dict[str, Any]:
     """Run (or resume) the whole recipe into `out` (prepared by the caller); returns results.
@@ -135,8 +150,9 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
     base = out / "base"
     if not _done(base, "prmlab.json"):
         log(f"base: importing {cfg.base}")
-        lm, tok = _load_lm(cfg.base, gpu=False)
-        import_causal_lm(lm, tok, base, cfg.base)
+        with _timed(out, "base import"):
+            lm, tok = _load_lm(cfg.base, gpu=False)
+            import_causal_lm(lm, tok, base, cfg.base)
     teacher_lm = teacher_tok = None
     results: dict[str, Any] = {"config": cfg.model_dump(), "budgets": {}}
     for n in cfg.budgets:
@@ -155,7 +171,8 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
                                chunk_size=cfg.chunk_size,
                                teacher=cfg.teacher or f"{cfg.base} (the base)", data=cfg.data)
             log(f"N={n}: teacher chains")
-            synthesize(chosen, complete, cdir, scfg, progress=bar(f"chains N={n}"))
+            with _timed(out, f"chains N={n}"):
+                synthesize(chosen, complete, cdir, scfg, progress=bar(f"chains N={n}"))
         summary = read_json(cdir / "summary.json", note=False)
         log(f"N={n}: kept {summary['kept']}/{summary['chains']} chains; rejected {summary['rejected']}")
         rows = read_chains(cdir / "chains.jsonl")
@@ -173,8 +190,9 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
                                                    eval_every=cfg.eval_every,
                                                    warmup_steps=min(5, cfg.max_steps)))
                 try:
-                    train_hf_judge(hcfg, base, rows, parts["dev"], jdir, log=log,
-                                   progress=bar(f"train {fmt} N={n}"))
+                    with _timed(out, f"train {fmt} N={n}"):
+                        train_hf_judge(hcfg, base, rows, parts["dev"], jdir, log=log,
+                                       progress=bar(f"train {fmt} N={n}"))
                 except InputError as e:
                     if "no training examples" not in str(e):
                         raise
@@ -183,12 +201,13 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
                     continue
             if not _done(edir, "metrics.json"):
                 log(f"N={n} {fmt}: evaluating on {len(parts['eval'])} held-out solutions")
-                judge = load_judge(str(jdir))
-                _on_gpu(judge.model)
-                if hasattr(judge, "max_new_tokens"):
-                    judge.max_new_tokens = cfg.judge_max_new_tokens
-                scores = _score_in_chunks(judge, parts["eval"], cfg.chunk_size,
-                                          bar(f"eval {fmt} N={n}"))
+                with _timed(out, f"eval {fmt} N={n}"):
+                    judge = load_judge(str(jdir))
+                    _on_gpu(judge.model)
+                    if hasattr(judge, "max_new_tokens"):
+                        judge.max_new_tokens = cfg.judge_max_new_tokens
+                    scores = _score_in_chunks(judge, parts["eval"], cfg.chunk_size,
+                                              bar(f"eval {fmt} N={n}"))
                 evaluate_scores(parts["eval"], scores, edir,
                                 {"judge": fmt, "bootstrap_resamples": cfg.resamples,
                                  "bootstrap_seed": cfg.seed, "baseline_seed": cfg.seed,
@@ -207,8 +226,9 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
                                 batch_size=cfg.chunk_size, seed=cfg.seed)
             log(f"critic: {len(parts['eval'])} held-out solutions")
             critic_bar = bar("critic")
-            preds = judge.predict(parts["eval"], on_batch=None if critic_bar is None else
-                                  lambda done, total, _tokens, _s: critic_bar(done, total))
+            with _timed(out, "critic"):
+                preds = judge.predict(parts["eval"], on_batch=None if critic_bar is None else
+                                      lambda done, total, _tokens, _s: critic_bar(done, total))
             metrics, rows = critic_metrics(parts["eval"], preds, dict(judge.stats),
                                            {"judge": "critic", "bootstrap_resamples": cfg.resamples,
                                             "bootstrap_seed": cfg.seed, "baseline_seed": cfg.seed,
@@ -217,6 +237,7 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
             write_json(cdir / "metrics.json", metrics)
         m = read_json(cdir / "metrics.json", note=False)
         results["critic"] = {**_headline(m), "parse_failures": m["critic"]["parse_failures"]}
+    results["seconds"] = read_json(out / TIMINGS, note=False) if (out / TIMINGS).is_file() else {}
     write_json(out / "results.json", results)
     return results
 
@@ -243,7 +264,8 @@ def _headline(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> str:
-    """A markdown table of results.json: F1 [95% CI], acc_err, acc_cor per judge and budget."""
+    """A markdown table of results.json: F1 [95% CI], acc_err, acc_cor per judge and budget, and
+    the wall time of each stage."""
     def f(x: dict[str, Any]) -> str:
         if x.get("value") is None:
             return f"— ({x.get('reason') or 'undefined'})"
@@ -269,6 +291,10 @@ def report(results: dict[str, Any]) -> str:
         base_line = base_line or c["baselines_f1"]
     for name, b in (base_line or {}).items():
         lines.append(f"| — | baseline {name} | {f(b)} | | |")
+    secs = results.get("seconds") or {}
+    if secs:
+        lines += ["", f"Wall time per stage (s; {sum(secs.values()):.0f} in all): "
+                  + ", ".join(f"{k} {v:.0f}" for k, v in secs.items())]
     return "\n".join(lines) + "\n"
 
 
