@@ -1,5 +1,7 @@
 """Issue 16 item 7: read the re-measure of `base.drills` and `fit.decay_steps` (dev/LOG.md,
-2026-12-06 for the pre-registration and the commands) and print the table and the verdicts.
+2026-12-06 for the pre-registration and the commands, 2026-12-07 for decay's result; both
+options were removed by the rule, their saved folders still read) and print the table and the
+verdicts.
 
     python dev/remeasure_options.py runs/options
 

@@ -34,7 +34,7 @@ def _missing(judge: bool) -> list[str]:
 
 def test_the_walk_reaches_every_section():
     names = {n for n, _ in fields()}
-    assert {"base.difficulty.ops", "base.fit.decay_steps", "policy.fit.lr", "data.seed",
+    assert {"base.difficulty.ops", "judge.rl.start", "policy.fit.lr", "data.seed",
             "tts.ks", "bon.n", "label_free.k", "judge.fit.max_steps", "bootstrap_resamples"} <= names
     assert len(names) > 100
 
@@ -61,7 +61,7 @@ def test_config_show_prints_the_resolved_config_with_descriptions(run_cli, tmp_p
     assert lines[i + 1].startswith("  preset: tiny") and lines[i + 2].startswith("  difficulty:")
     assert lines[i + 3].startswith("    min_steps: 2")
     # Default-off options are shown too (their dump leaves them out of the cache keys).
-    assert any(line.startswith("    decay_steps: null") for line in lines)
+    assert any(line.startswith("    start: base") for line in lines)  # judge.rl.start
     # One line per field.
     # (A list of sections, like data.eval_quota.policies, is one flow-style line.)
     assert len(lines) == sum(1 for n, _ in fields() if ".policies." not in n)
@@ -77,7 +77,7 @@ def test_config_show_json_is_the_resolved_config(run_cli):
     data = json.loads(out)
     cfg = resolve_config(preset="full")
     assert data["budgets"] == cfg.budgets and data["seeds"] == [0, 1, 2]
-    assert data["base"]["fit"]["decay_steps"] is None  # every field, at its default too
+    assert data["judge"]["rl"]["start"] == "base"  # every field, at its default too (default-off: judge.rl)
     assert RunConfig.model_validate(data) == cfg
     assert yaml.safe_load(out) == data
 

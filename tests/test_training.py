@@ -375,24 +375,23 @@ def test_a_later_learning_rate_is_abandoned_where_it_trails(base_ckpt, tmp_path)
     assert late[1]["steps"] == 4 and late[1]["stopped_by"] != "abandoned"
 
 
-def test_lr_schedule_cosine_and_warmup_stable_decay_by_hand():
-    from prmlab.training.base import BaseConfig
+def test_lr_schedule_cosine_after_warmup_by_hand():
     from prmlab.training.loop import FitConfig, _lr_at
 
-    def lrs(**kw):
-        cfg = FitConfig(lr=1.0, warmup_steps=10, max_steps=100, min_lr_ratio=0.0, **kw)
-        return [round(_lr_at(s, cfg, 100), 3) for s in (0, 9, 10, 55, 80, 90, 100)]
-
+    cfg = FitConfig(lr=1.0, warmup_steps=10, max_steps=100, min_lr_ratio=0.0)
     # Cosine from the end of warmup (step 10) over 90 steps: half-way at 55, cos(pi/2) = 0.
-    assert lrs() == [0.1, 1.0, 1.0, 0.5, 0.117, 0.03, 0.0]
-    # Stable at the peak until the last 20 steps (from 80), then cosine over those 20.
-    assert lrs(decay_steps=20) == [0.1, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0]
-    # Unset, the option is not in the dump: content addresses from before it stay the same.
-    assert "decay_steps" not in FitConfig().model_dump()
-    assert FitConfig(decay_steps=20).model_dump()["decay_steps"] == 20
-    base = BaseConfig()
-    assert base.key() == "ffebf5a5f8a2eec3"
-    assert base.model_copy(update={"fit": base.fit.model_copy(update={"decay_steps": 400})}).key() != base.key()
+    assert [round(_lr_at(s, cfg, 100), 3) for s in (0, 9, 10, 55, 80, 90, 100)] == [0.1, 1.0, 1.0, 0.5, 0.117, 0.03, 0.0]
+
+
+def test_removed_decay_steps_is_refused_by_name_and_reads_at_null():
+    from prmlab.training.base import BaseConfig
+    from prmlab.training.loop import FitConfig
+
+    with pytest.raises(ValueError, match="fit.decay_steps was removed"):
+        FitConfig(decay_steps=400)
+    assert FitConfig.model_validate({"lr": 0.5, "decay_steps": None}) == FitConfig(lr=0.5)
+    saved = {"fit": {**BaseConfig().fit.model_dump(), "decay_steps": None}}  # as `config show` printed it
+    assert BaseConfig.model_validate(saved).key() == BaseConfig().key() == "ffebf5a5f8a2eec3"
 
 
 def test_fit_uses_fused_adamw_with_the_per_tensor_update(codec, monkeypatch):
