@@ -89,6 +89,13 @@ def test_a_bad_value_is_refused_naming_its_field(sets, field):
     assert msg.startswith(field + ".") or msg.startswith(field + ":"), msg
 
 
+@pytest.mark.parametrize("sets", [["base.verdicts=true"], ["base.drills=3"], ["base.fit.decay_steps=400"],
+                                  ["judge.fit.decay_steps=50"]])
+def test_a_removed_option_is_refused_by_name_not_as_an_unknown_key(sets):
+    msg = refused(*sets)
+    assert "was removed" in msg and sets[0].split("=")[0].split(".")[-1] in msg, msg
+
+
 def test_bools_are_not_numbers():
     assert "got True" in refused("budgets=[true]")
     assert "valid integer" in refused("bon.n=true")

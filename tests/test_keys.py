@@ -12,8 +12,6 @@ from pydantic import BaseModel, Field
 from prmlab.experiments.config import PRESETS, config_key, resolve_config
 from prmlab.keys import DEFAULT_OFF, NOT_IN_KEY, content_key, key_fields
 from prmlab.training.base import FORMAT_VERSION, BaseConfig
-from prmlab.training.loop import FitConfig
-from prmlab.training.policy import PolicyConfig
 
 
 class Inner(BaseModel):
@@ -67,7 +65,8 @@ def test_the_policy_key_is_the_one_the_flagship_computes_today(preset):
     pol = resolve_config(preset=preset).policy
     flagship_today = config_key({"base": "b", "init": "b-step600", "policy": pol.model_dump(), "v": 2})
     assert pol.key("b", "b-step600") == flagship_today
-    assert PolicyConfig(fit=FitConfig(lr=5e-4)).key("b", "i") != PolicyConfig().key("b", "i")
+    other_lr = pol.model_copy(update={"fit": pol.fit.model_copy(update={"lr": pol.fit.lr / 5})})
+    assert other_lr.key("b", "b-step600") != pol.key("b", "b-step600")
 
 
 def test_config_key_is_the_content_key_of_plain_data():

@@ -113,7 +113,7 @@ def _controls(s):
                                               [0.2, 0.4, 0.8], n_train=8)
         out[f"no-worked-{reward}-nall"] = record("no-worked", reward, s, 0.1, 0.1 + NO_WORKED_GAIN[reward],
                                                  [0.1, 0.2, 0.3], [0.1, 0.2, 0.3], n_train=8)
-    # a run on one problem and the random reward are other claims' arms: never read here
+    # a run on one problem is not an arm of these claims: never read (it sorts before the nall run)
     out["worked-incorrect-n1"] = record("worked", "incorrect", s, 0.2, 0.9, [0.2, 0.4, 0.8], [0.2, 0.4, 0.8])
     return out
 
@@ -231,6 +231,11 @@ def test_suite_plans_one_rl_folder_per_base_and_seed_and_extends_an_old_pin(tmp_
     pin_plan(old, tmp_path)
     pin_plan(plan, tmp_path)
     assert load_plan(tmp_path) == plan
+    # a suite pinned with the RL folders but before the control-reward claims gains rl-controls
+    other = tmp_path / "before-controls"
+    pin_plan(SuitePlan(size=plan.size, folders=[f for f in plan.folders if f.experiment != "rl-controls"]), other)
+    pin_plan(plan, other)
+    assert load_plan(other) == plan
     changed = SuitePlan(size=plan.size, folders=[f.model_copy(update={"sets": ["x"]}) for f in plan.folders])
     from prmlab.errors import InputError
 

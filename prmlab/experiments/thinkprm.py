@@ -18,8 +18,9 @@ Steps (each skipped when its output is already complete, so a killed run resumes
    `critic/metrics.json` (`judges.critic.CriticJudge`, `evaluation.critic.critic_metrics`);
 5. `results.json`: every metric above with its CI, read back from the metrics files (a report
    rebuilds from the folder alone: `prmlab.cli.synth` prints it), and the wall seconds of each
-   stage (`timings.json`, written as each stage ends; a resumed run keeps the times of the
-   stages it skips, so the folder says what to shrink to fit a time budget).
+   stage, loads and metrics included (`timings.json`, written as each stage ends; a resumed run
+   keeps the times of the stages it skips, and a stage killed midway records the attempt that
+   finished it), so the folder says what to shrink to fit a time budget.
 
 The teacher defaults to the base model itself (`teacher: null`); any other local causal LM
 folder or GGUF file can be named.
@@ -159,19 +160,19 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
         chosen = draw_budget(parts["pool"], n, cfg.seed)
         cdir = out / "chains" / f"N{n}"
         if not _done(cdir, "summary.json"):
-            if teacher_lm is None:
-                teacher_lm, teacher_tok = _load_lm(str(base) if cfg.teacher is None else cfg.teacher)
-            stops = end_ids(teacher_tok, teacher_lm)
-            pad = teacher_tok.pad_token_id if teacher_tok.pad_token_id is not None else stops[0]
-            complete = ChatCompleter(KVCacheGenerator(teacher_lm, batch_size=cfg.chunk_size, pad_id=pad),
-                                     teacher_tok, max_new_tokens=cfg.teacher_max_new_tokens,
-                                     temperature=cfg.teacher_temperature, seed=cfg.seed, stop_ids=stops)
-            scfg = SynthConfig(style=cfg.style, max_new_tokens=cfg.teacher_max_new_tokens,
-                               temperature=cfg.teacher_temperature, seed=cfg.seed,
-                               chunk_size=cfg.chunk_size,
-                               teacher=cfg.teacher or f"{cfg.base} (the base)", data=cfg.data)
             log(f"N={n}: teacher chains")
-            with _timed(out, f"chains N={n}"):
+            with _timed(out, f"chains N={n}"):  # the teacher loads once, in the first budget's stage
+                if teacher_lm is None:
+                    teacher_lm, teacher_tok = _load_lm(str(base) if cfg.teacher is None else cfg.teacher)
+                stops = end_ids(teacher_tok, teacher_lm)
+                pad = teacher_tok.pad_token_id if teacher_tok.pad_token_id is not None else stops[0]
+                complete = ChatCompleter(KVCacheGenerator(teacher_lm, batch_size=cfg.chunk_size, pad_id=pad),
+                                         teacher_tok, max_new_tokens=cfg.teacher_max_new_tokens,
+                                         temperature=cfg.teacher_temperature, seed=cfg.seed, stop_ids=stops)
+                scfg = SynthConfig(style=cfg.style, max_new_tokens=cfg.teacher_max_new_tokens,
+                                   temperature=cfg.teacher_temperature, seed=cfg.seed,
+                                   chunk_size=cfg.chunk_size,
+                                   teacher=cfg.teacher or f"{cfg.base} (the base)", data=cfg.data)
                 synthesize(chosen, complete, cdir, scfg, progress=bar(f"chains N={n}"))
         summary = read_json(cdir / "summary.json", note=False)
         log(f"N={n}: kept {summary['kept']}/{summary['chains']} chains; rejected {summary['rejected']}")
@@ -208,10 +209,10 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
                         judge.max_new_tokens = cfg.judge_max_new_tokens
                     scores = _score_in_chunks(judge, parts["eval"], cfg.chunk_size,
                                               bar(f"eval {fmt} N={n}"))
-                evaluate_scores(parts["eval"], scores, edir,
-                                {"judge": fmt, "bootstrap_resamples": cfg.resamples,
-                                 "bootstrap_seed": cfg.seed, "baseline_seed": cfg.seed,
-                                 "data_path": cfg.data})
+                    evaluate_scores(parts["eval"], scores, edir,
+                                    {"judge": fmt, "bootstrap_resamples": cfg.resamples,
+                                     "bootstrap_seed": cfg.seed, "baseline_seed": cfg.seed,
+                                     "data_path": cfg.data})
             entry["judges"][fmt] = _headline(read_json(edir / "metrics.json", note=False))
         results["budgets"][str(n)] = entry
     if cfg.critic:
@@ -221,20 +222,20 @@ def run(cfg: ThinkPRMConfig, out: Path, *, log: Log = print,
             from prmlab.judges.critic import CriticJudge
             from prmlab.atomic import write_jsonl
 
-            lm, tok = _load_lm(str(base))
-            judge = CriticJudge(lm, tok, max_new_tokens=cfg.critic_max_new_tokens,
-                                batch_size=cfg.chunk_size, seed=cfg.seed)
             log(f"critic: {len(parts['eval'])} held-out solutions")
-            critic_bar = bar("critic")
             with _timed(out, "critic"):
+                lm, tok = _load_lm(str(base))
+                judge = CriticJudge(lm, tok, max_new_tokens=cfg.critic_max_new_tokens,
+                                    batch_size=cfg.chunk_size, seed=cfg.seed)
+                critic_bar = bar("critic")
                 preds = judge.predict(parts["eval"], on_batch=None if critic_bar is None else
                                       lambda done, total, _tokens, _s: critic_bar(done, total))
-            metrics, rows = critic_metrics(parts["eval"], preds, dict(judge.stats),
-                                           {"judge": "critic", "bootstrap_resamples": cfg.resamples,
-                                            "bootstrap_seed": cfg.seed, "baseline_seed": cfg.seed,
-                                            "data_path": cfg.data})
-            write_jsonl(cdir / "samples.jsonl", rows)
-            write_json(cdir / "metrics.json", metrics)
+                metrics, rows = critic_metrics(parts["eval"], preds, dict(judge.stats),
+                                               {"judge": "critic", "bootstrap_resamples": cfg.resamples,
+                                                "bootstrap_seed": cfg.seed, "baseline_seed": cfg.seed,
+                                                "data_path": cfg.data})
+                write_jsonl(cdir / "samples.jsonl", rows)
+                write_json(cdir / "metrics.json", metrics)
         m = read_json(cdir / "metrics.json", note=False)
         results["critic"] = {**_headline(m), "parse_failures": m["critic"]["parse_failures"]}
     results["seconds"] = read_json(out / TIMINGS, note=False) if (out / TIMINGS).is_file() else {}
