@@ -129,17 +129,24 @@ def _runs(s):
     }
 
 
-@pytest.fixture
-def suite(tmp_path):
+def _write_suite(root, without=()):
+    """The fabricated suite under `root`, leaving out the (folder, run) pairs in `without`."""
     for experiment, runs in (("rl", _runs), ("rl-controls", _controls)):
         for s in SEEDS:
-            folder = tmp_path / "runs" / f"{experiment}-b0-s{s}"
+            folder = root / "runs" / f"{experiment}-b0-s{s}"
             folder.mkdir(parents=True)
             (folder / "rl-suite.json").write_text(json.dumps({"config": {"fake": s}}))
             for name, r in runs(s).items():
+                if (folder.name, name) in without:
+                    continue
                 (folder / "runs" / name).mkdir(parents=True)
                 (folder / "runs" / name / "result.json").write_text(r.model_dump_json(by_alias=True))
-    return tmp_path
+    return root
+
+
+@pytest.fixture
+def suite(tmp_path):
+    return _write_suite(tmp_path)
 
 
 EXPECTED = {
@@ -197,8 +204,8 @@ def test_missing_arm_and_a_null_full_set_gain_are_reasons_never_zeros(suite):
     assert res["one-example"].verdict == res["spurious-rewards"].verdict == "inconclusive"
 
 
-def test_a_missing_control_run_is_a_reason_and_the_other_controls_still_read(suite):
-    (suite / "runs" / "rl-controls-b0-s0" / "runs" / "worked-format-nall" / "result.json").unlink()
+def test_a_missing_control_run_is_a_reason_and_the_other_controls_still_read(tmp_path):
+    suite = _write_suite(tmp_path, without={("rl-controls-b0-s0", "worked-format-nall")})
     res = {c.id: c for c in build_claims(suite, RL_CLAIMS, _plan()).claims}
     fm = res["format-reward"].replicates[0]
     assert fm.value is None and fm.reason == "the RL suite has no format-reward run on the worked base"
