@@ -71,3 +71,18 @@ def content_key(obj: Any) -> str:
     """16 hex digits of the SHA-256 of `obj` as sorted JSON (models by `key_fields`)."""
     blob = json.dumps(_plain(obj), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def drop_removed(data: Any, removed: dict[str, Any], section: str) -> Any:
+    """A config section's raw input without the options measured and removed (`removed`: name
+    -> the value saved configs hold for it, today's behaviour); any other value of one is refused
+    by name, so an old config reads with the key it had and a config of the removed option
+    fails clearly rather than as an unknown key."""
+    if not isinstance(data, dict):
+        return data
+    for name, off in removed.items():
+        if name in data:
+            if data[name] != off or isinstance(data[name], bool) != isinstance(off, bool):
+                raise ValueError(f"{section}.{name} was removed (measured and left off, dev/LOG.md)")
+            data = {k: v for k, v in data.items() if k != name}
+    return data

@@ -25,7 +25,7 @@ from prmlab.data.arith.problems import Difficulty, parse_problem
 from prmlab.data.arith.solutions import inject
 from prmlab.data.arith.teacher import check as teacher_check, verdict_from_text
 from prmlab.errors import InputError
-from prmlab.keys import NOT_IN_KEY, content_key, key_fields
+from prmlab.keys import NOT_IN_KEY, content_key, drop_removed, key_fields
 from prmlab.models.checkpoint import load_codec, load_model, read_info, save_checkpoint
 from prmlab.models.generate import generate
 from prmlab.models.presets import PRESETS as MODEL_PRESETS, llama_config, n_params
@@ -107,13 +107,7 @@ class BaseConfig(BaseModel):
     def _removed_options(cls, data: Any) -> Any:
         # `verdicts` and `drills` were measured and left off (dev/LOG.md); configs saved while
         # they existed (every cached base's prmlab.json) hold their off values, today's corpus.
-        if isinstance(data, dict):
-            for name, off in REMOVED.items():
-                if name in data:
-                    if data[name] != off or isinstance(data[name], bool) != isinstance(off, bool):
-                        raise ValueError(f"base.{name} was removed (measured and left off, dev/LOG.md)")
-                    data = {k: v for k, v in data.items() if k != name}
-        return data
+        return drop_removed(data, REMOVED, "base")
 
     @field_validator("hard_types")
     @classmethod

@@ -22,6 +22,8 @@ from typing import Any, Callable, Sequence
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from prmlab.keys import drop_removed
+
 Example = dict[str, list[int]]
 
 
@@ -52,13 +54,8 @@ class FitConfig(BaseModel):
     @classmethod
     def _removed(cls, data: Any) -> Any:
         # `decay_steps` (warmup-stable-decay) was measured on three bases and left off (dev/LOG.md,
-        # 2026-12-07). At null (as `config show` printed it) it is today's schedule; a value is
-        # refused by name rather than as an unknown key.
-        if isinstance(data, dict) and "decay_steps" in data:
-            if data["decay_steps"] is not None:
-                raise ValueError("fit.decay_steps was removed (measured on three bases and left off, dev/LOG.md)")
-            data = {k: v for k, v in data.items() if k != "decay_steps"}
-        return data
+        # 2026-12-07). At null (as `config show` printed it) it is today's schedule.
+        return drop_removed(data, {"decay_steps": None}, "fit")
 
 
 @dataclasses.dataclass
