@@ -17,7 +17,8 @@ the per-round ratios (each round's variants ran minutes apart at most), not abso
 Model FLOP/s = 6 x params x tokens/s. `mfu` divides it by the matmul rate measured here, in
 each round, with `torch.matmul` at the model's own GEMM shapes (M = batch x seq; hidden x
 hidden, hidden x ffn and ffn x hidden) in the variant's dtype, so it says how close training
-comes to what this CPU's GEMMs do at those shapes, not to a datasheet peak.
+comes to what this CPU's GEMMs do at those shapes, not to a datasheet peak. Where the CPU has no
+native bf16 the bf16 rows have no MFU (null): an emulated GEMM is no ceiling.
 
     .venv/bin/python bench/train_throughput.py                # ~11 min on 2 busy cores
     .venv/bin/python bench/train_throughput.py --quick        # batch 8 x 128, a smoke test
@@ -212,7 +213,10 @@ def bench_preset(preset, codec, blocks, args, before) -> dict:
                  "ratios": {}, "mfu": {}}
     for v in wanted:
         key = "bf16" if prec[v] else "fp32"
-        out["mfu"][v] = round(statistics.median(fpt * x / y for x, y in zip(runs[v], mm[key])), 4)
+        # An emulated bf16 matmul is no ceiling (training under autocast beat it 2x on an AVX2
+        # EPYC, dev/LOG.md 2026-12-07): no MFU where the CPU lacks native bf16.
+        out["mfu"][v] = (None if key == "bf16" and not native_bf16("cpu") else
+                         round(statistics.median(fpt * x / y for x, y in zip(runs[v], mm[key])), 4))
     if "after" in runs:
         for v in wanted:
             if v != "after":
@@ -220,6 +224,10 @@ def bench_preset(preset, codec, blocks, args, before) -> dict:
                 out["ratios"][f"after/{v}"] = {"per_round": [round(x, 2) for x in per_round],
                                                "median": round(statistics.median(per_round), 2)}
     return out
+
+
+def _pct(mfu: float | None) -> str:
+    return "— (bf16 emulated)" if mfu is None else f"{mfu:.1%}"
 
 
 def main(argv=None):
@@ -263,7 +271,7 @@ def main(argv=None):
             ratio = row["ratios"].get(f"after/{v}")
             rtxt = f"{', '.join(f'{x:.2f}' for x in ratio['per_round'])} ({ratio['median']:.2f})" if ratio else "-"
             print(f"| {preset} | {v} | {row['precision'][v]} | {', '.join(f'{x:,.0f}' for x in xs)} "
-                  f"| {row['mfu'][v]:.1%} | {rtxt} |")
+                  f"| {_pct(row['mfu'][v])} | {rtxt} |")
     print(f"matmul GFLOP/s at the model's shapes per round: "
           + "; ".join(f"{p}: " + ", ".join(f"{k} {v}" for k, v in r["matmul_gflops"].items()) for p, r in models.items()))
     summary = {"baseline_rev": args.baseline_rev, "batch": args.batch, "seq": args.seq,
