@@ -213,8 +213,7 @@ def bench_preset(preset, codec, blocks, args, before) -> dict:
                  "ratios": {}, "mfu": {}}
     for v in wanted:
         key = "bf16" if prec[v] else "fp32"
-        # An emulated bf16 matmul is no ceiling (training under autocast beat it 2x on an AVX2
-        # EPYC, dev/LOG.md 2026-12-07): no MFU where the CPU lacks native bf16.
+        # an emulated bf16 matmul is no ceiling: an autocast step can beat it (dev/LOG.md)
         out["mfu"][v] = (None if key == "bf16" and not native_bf16("cpu") else
                          round(statistics.median(fpt * x / y for x, y in zip(runs[v], mm[key])), 4))
     if "after" in runs:
