@@ -23,7 +23,24 @@ def test_stage_steps_print_plain_lines_with_eta_off_a_terminal():
     lines = [x for x in buf.getvalue().splitlines() if x.startswith("base: step")]
     assert [re.search(r"step (\d+)/4", x).group(1) for x in lines] == ["1", "2", "3", "4"]
     assert "loss 0.500" in lines[-1] and "eta 0:00" in lines[-1]
-    assert all("elapsed, eta" in x for x in lines)
+    # the first step gives no rate yet: no ETA on its line, one on every later line
+    assert "eta" not in lines[0] and all("elapsed, eta" in x for x in lines[1:])
+
+
+def test_the_eta_leaves_out_the_set_up_before_the_first_step(monkeypatch):
+    import prmlab.cli.run as run_mod
+
+    now = [0.0]
+    monkeypatch.setattr(run_mod.time, "time", lambda: now[0])
+    ui, buf = _ui(plain_every=0)
+    with ui.progress, ui.steps("base") as update:
+        now[0] = 90.0  # step 1 after 90 s of set-up (a base's corpus)
+        update(1, 102, {"loss": 1.0})
+        now[0] = 91.0  # step 2, one second later
+        update(2, 102, {"loss": 1.0})
+    lines = [x for x in buf.getvalue().splitlines() if x.startswith("base: step")]
+    # 100 steps left at 1 s a step, not at the 45.5 s a step that counting the set-up gives
+    assert lines[1].endswith("1:31 elapsed, eta 1:40"), lines[1]
 
 
 def test_plain_lines_are_throttled_but_the_last_step_always_prints():

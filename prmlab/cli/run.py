@@ -38,24 +38,31 @@ class RichUI:
     def log(self, msg: str) -> None:
         self.progress.console.print(msg)
 
-    def _plain_line(self, desc: str, done: int, total: int, t0: float, info: str = "") -> None:
-        elapsed = time.time() - t0
-        eta = f", eta {_clock(elapsed / done * (total - done))}" if done else ""
-        self.log(f"{desc} {done}/{total}{', ' + info if info else ''}, {_clock(elapsed)} elapsed{eta}")
+    def _plain_line(self, desc: str, done: int, total: int, t0: float, info: str = "",
+                    since: tuple[float, int] | None = None) -> None:
+        now = time.time()
+        # The rate is read from `since` (time, count) on: a stage's first step can come after
+        # minutes of set-up (the base's corpus), which is no guide to the steps still to run.
+        t_from, n_from = since if since is not None else (t0, 0)
+        eta = (f", eta {_clock((now - t_from) / (done - n_from) * (total - done))}"
+               if done > n_from else "")
+        self.log(f"{desc} {done}/{total}{', ' + info if info else ''}, {_clock(now - t0)} elapsed{eta}")
 
     @contextlib.contextmanager
     def steps(self, desc: str):
         set_stage(desc)
         task = self.progress.add_task(desc, total=None, info="")
         t0 = last = time.time()
+        first: tuple[float, int] | None = None
 
         def update(step: int, total: int, row: dict) -> None:
-            nonlocal last
+            nonlocal last, first
+            first = first or (time.time(), step)
             info = f"loss {row['loss']:.3f}" + (f" dev F1 {row['dev']:.3f}" if "dev" in row else "")
             self.progress.update(task, completed=step, total=total, info=info)
             if self.plain and (time.time() - last >= self.plain_every or step == total):
                 last = time.time()
-                self._plain_line(f"{desc}: step", step, total, t0, info)
+                self._plain_line(f"{desc}: step", step, total, t0, info, since=first)
         try:
             yield update
         finally:
