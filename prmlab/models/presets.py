@@ -3,9 +3,9 @@
 | preset     | params (arith vocab) | use |
 | tiny       | ~0.03M | tests |
 | small      | ~0.8M  | the quick preset |
-| shallow-3  | ~0.63M | small with 3 layers: a cheaper base, measured (dev/LOG.md, 2026-12-08) |
-| narrow-96  | ~0.46M | small at width 96: a cheaper base, measured (dev/LOG.md, 2026-12-08) |
-| narrow-64  | ~0.21M | small at width 64: a cheaper base, measured (dev/LOG.md, 2026-12-08) |
+| shallow-3  | ~0.63M | small with 3 layers: measured as a cheaper quick base, not adopted (dev/LOG.md, 2026-12-08) |
+| narrow-96  | ~0.46M | small at width 96: measured as a cheaper quick base (dev/LOG.md, 2026-12-08) |
+| narrow-64  | ~0.21M | small at width 64: measured as a cheaper quick base, not adopted (dev/LOG.md, 2026-12-08) |
 | medium     | ~4.8M  | the full preset |
 """
 
@@ -20,8 +20,9 @@ PRESETS: dict[str, dict] = {
                  num_key_value_heads=2),
     "small": dict(hidden_size=128, intermediate_size=352, num_hidden_layers=4,
                   num_attention_heads=4, num_key_value_heads=4),
-    # Cheaper bases for the cold start (issue 19): the small preset with one layer fewer, or
-    # narrower at its depth and head count.
+    # Cheaper bases for the quick preset's cold start (issue 19): small with one layer fewer, or
+    # narrower at its depth and head count. Kept so the measurement can be rerun and extended
+    # (`--set base.preset=narrow-64`); none replaced small (dev/LOG.md, 2026-12-08).
     "shallow-3": dict(hidden_size=128, intermediate_size=352, num_hidden_layers=3,
                       num_attention_heads=4, num_key_value_heads=4),
     "narrow-96": dict(hidden_size=96, intermediate_size=256, num_hidden_layers=4,
