@@ -4,7 +4,7 @@
 | tiny       | ~0.03M | tests |
 | small      | ~0.8M  | the quick preset |
 | shallow-3  | ~0.63M | small with 3 layers: measured as a cheaper quick base, not adopted (dev/LOG.md, 2026-12-08) |
-| narrow-96  | ~0.46M | small at width 96: measured as a cheaper quick base (dev/LOG.md, 2026-12-08) |
+| narrow-96  | ~0.46M | small at width 96: measured as a cheaper quick base, not adopted (dev/LOG.md, 2026-12-08) |
 | narrow-64  | ~0.21M | small at width 64: measured as a cheaper quick base, not adopted (dev/LOG.md, 2026-12-08) |
 | medium     | ~4.8M  | the full preset |
 """
@@ -15,20 +15,19 @@ from transformers import LlamaConfig
 
 from prmlab.errors import InputError
 
+_SMALL = dict(hidden_size=128, intermediate_size=352, num_hidden_layers=4, num_attention_heads=4,
+              num_key_value_heads=4)
+
 PRESETS: dict[str, dict] = {
     "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                  num_key_value_heads=2),
-    "small": dict(hidden_size=128, intermediate_size=352, num_hidden_layers=4,
-                  num_attention_heads=4, num_key_value_heads=4),
+    "small": _SMALL,
     # Cheaper bases for the quick preset's cold start (issue 19): small with one layer fewer, or
     # narrower at its depth and head count. Kept so the measurement can be rerun and extended
     # (`--set base.preset=narrow-64`); none replaced small (dev/LOG.md, 2026-12-08).
-    "shallow-3": dict(hidden_size=128, intermediate_size=352, num_hidden_layers=3,
-                      num_attention_heads=4, num_key_value_heads=4),
-    "narrow-96": dict(hidden_size=96, intermediate_size=256, num_hidden_layers=4,
-                      num_attention_heads=4, num_key_value_heads=4),
-    "narrow-64": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=4,
-                      num_attention_heads=4, num_key_value_heads=4),
+    "shallow-3": {**_SMALL, "num_hidden_layers": 3},
+    "narrow-96": {**_SMALL, "hidden_size": 96, "intermediate_size": 256},
+    "narrow-64": {**_SMALL, "hidden_size": 64, "intermediate_size": 176},
     "medium": dict(hidden_size=256, intermediate_size=688, num_hidden_layers=6,
                    num_attention_heads=8, num_key_value_heads=8),
 }
